@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// CI runs on 2 cores: test files that run models are CPU-heavy, so run files one at a time
+// rather than oversubscribing the machine (see ../shared/docs/TOOLCHAIN.md).
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    fileParallelism: false,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});
