@@ -1,0 +1,107 @@
+// The op set every device implements (CPU, CUDA, ...). The transformer forward in model.cpp is
+// written once against this interface; a backend owns its memory, its weights' device copies and
+// the paged KV cache, and decides the cache's memory layout.
+//
+// Conventions: activations are Tensors of the backend's activationType() (rows = tokens); weights
+// are [out, in]; the KV cache is numBlocks blocks of blockSize token slots per layer, and a token
+// at slot s lives in block s / blockSize, offset s % blockSize. Slot -1 means "do not write".
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include "step.h"
+#include "tensor.h"
+
+namespace pagedinfer {
+
+struct KvCacheShape {
+  int numLayers = 0;
+  int numBlocks = 0;
+  int blockSize = 16;
+  int numKvHeads = 0;
+  int headDim = 0;
+};
+
+struct AttentionShape {
+  int numHeads = 0;
+  int numKvHeads = 0;
+  int headDim = 0;
+  float scale = 1.0f;
+};
+
+struct RopeShape {
+  const float* invFreq = nullptr;  // rotaryDim / 2 values, in host memory (backends copy what they need)
+  int rotaryDim = 0;
+  bool neox = true;
+  int numHeads = 0;
+  int numKvHeads = 0;
+  int headDim = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  // One line for logs and `pagedinfer info`: threads and SIMD level, or the GPU.
+  virtual std::string describe() const = 0;
+
+  // --- memory ---------------------------------------------------------------------------------
+  virtual DType activationType() const = 0;
+  // Throws OutOfMemoryError.
+  virtual void* alloc(size_t bytes) = 0;
+  virtual void release(void* p) = 0;
+  // Bytes the backend could still allocate (device memory left, or a host estimate).
+  virtual size_t availableMemory() const = 0;
+  // Host <-> device copies of raw bytes (tests and debugging; the step path avoids them).
+  virtual void upload(void* dst, const void* src, size_t bytes) = 0;
+  virtual void download(void* dst, const void* src, size_t bytes) = 0;
+
+  // --- weights --------------------------------------------------------------------------------
+  // Makes a weight usable by the ops. `asMatrix` weights feed matmul / embedding and may stay in
+  // their storage type; vectors (norms, biases) are converted to float. The source bytes stay
+  // valid for the model's lifetime (memory-mapped), so a backend may use them in place.
+  virtual Weight loadWeight(const HostTensor& t, bool asMatrix) = 0;
+  // A weight of random values (offset + uniform in [-scale, scale]) made on the device from a seed:
+  // `loadFormat: 'dummy'` models for benchmarks.
+  virtual Weight randomWeight(DType dtype, int64_t rows, int64_t cols, uint64_t seed, float offset, float scale) = 0;
+  virtual void releaseWeight(Weight& w) = 0;
+
+  // --- KV cache -------------------------------------------------------------------------------
+  virtual size_t kvCacheBytesPerBlock(const KvCacheShape& shape) const = 0;
+  virtual void allocKvCache(const KvCacheShape& shape) = 0;
+  virtual void releaseKvCache() = 0;
+  // Reads one slot's K and V (numKvHeads * headDim floats each) of a layer: for tests.
+  virtual void readKvSlot(int layer, int64_t slot, float* k, float* v) = 0;
+
+  // --- one step -------------------------------------------------------------------------------
+  // Makes the step's index arrays available to the device; returns the view the ops read.
+  virtual const StepView& beginStep(const StepView& host) = 0;
+  // Copy-on-write: copies every layer's K and V of each (src, dst) block pair.
+  virtual void copyBlocks(const StepView& s) = 0;
+  // out[t] = table[tokenIds[t]]
+  virtual void embedding(Tensor out, const StepView& s, const Weight& table) = 0;
+  // out = rmsnorm(x) * w
+  virtual void rmsnorm(Tensor out, Tensor x, const Weight& w, float eps) = 0;
+  // residual += x; out = rmsnorm(residual) * w
+  virtual void addRmsnorm(Tensor out, Tensor residual, Tensor x, const Weight& w, float eps) = 0;
+  // In place, per head of headDim values: x = rmsnorm(x) * w (qwen3's q/k norm).
+  virtual void headRmsnorm(Tensor x, int numHeads, int headDim, const Weight& w, float eps) = 0;
+  // out = x @ w^T (+ bias)
+  virtual void matmul(Tensor out, Tensor x, const Weight& w, const Weight* bias) = 0;
+  // Rotates q and k by each token's position, then writes k and v into layer's cache slots.
+  virtual void ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView& s, int layer,
+                                 const RopeShape& rope) = 0;
+  // Causal attention of each token over its sequence's cached context (positions 0..its own),
+  // reading K/V through the block table.
+  virtual void pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) = 0;
+  // out = silu(gate) * up
+  virtual void swiglu(Tensor out, Tensor gate, Tensor up) = 0;
+  // out[r] = rmsnorm(residual[rows[r]] + x[rows[r]]) * w for the step's logit rows.
+  virtual void finalNorm(Tensor out, Tensor residual, Tensor x, const StepView& s, const Weight& w, float eps) = 0;
+  // Samples one token per logit row (float logits [rows, vocab]) and fills out.tokens / logprobs;
+  // also copies the logits to out.logits when the step asks for them.
+  virtual void sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) = 0;
+};
+
+}  // namespace pagedinfer

@@ -1,0 +1,79 @@
+// A loaded model on one backend: its weights, its paged KV cache, the activation workspace, and
+// the transformer forward of one StepBatch. The forward is written once, against Backend ops.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "mapped_file.h"
+#include "model_config.h"
+
+namespace pagedinfer {
+
+// Where a tensor's bytes lie, as lib/model/ found them (canonical name, file, offset).
+struct TensorSource {
+  std::string name;
+  std::string file;
+  uint64_t offset = 0;
+  uint64_t bytes = 0;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+};
+
+struct LayerWeights {
+  Weight attnNorm, q, k, v, o, qBias, kBias, vBias, qNorm, kNorm;
+  Weight ffnNorm, gate, up, down;
+};
+
+struct ModelWeights {
+  Weight tokenEmbd, outputNorm, output;
+  std::vector<LayerWeights> layers;
+};
+
+class Model {
+ public:
+  Model(ModelConfig config, std::unique_ptr<Backend> backend);
+  ~Model();
+
+  // Memory-maps the files and hands every tensor to the backend. Throws ModelFormatError naming
+  // the tensor when one is missing, of the wrong shape or type, or outside its file.
+  void load(const std::vector<TensorSource>& tensors, const std::function<void(double)>& progress);
+  // Random weights of the right shapes (benchmarks without downloading weights).
+  void loadDummy(DType dtype, uint64_t seed, const std::function<void(double)>& progress);
+
+  size_t kvCacheBytesPerBlock(int blockSize) const;
+  void initKvCache(int numBlocks, int blockSize);
+  size_t availableMemory() const { return backend_->availableMemory(); }
+
+  // Runs one step. `host` has been checked by the caller against the cache's size.
+  void step(const StepView& host, StepOutput& out);
+
+  const ModelConfig& config() const { return config_; }
+  Backend& backend() { return *backend_; }
+  int numBlocks() const { return kv_.numBlocks; }
+  int blockSize() const { return kv_.blockSize; }
+
+ private:
+  struct Workspace {
+    int64_t tokens = 0, logitRows = 0;
+    Tensor residual, x, h, q, k, v, attn, gate, up;
+    Tensor last, logits;
+  };
+  void ensureWorkspace(int64_t tokens, int64_t logitRows);
+  void releaseWorkspace();
+  Tensor allocTensor(DType dtype, int64_t rows, int64_t cols);
+  void releaseWeights();
+
+  ModelConfig config_;
+  std::unique_ptr<Backend> backend_;
+  MappedFiles files_;
+  ModelWeights weights_;
+  std::vector<Weight*> owned_;  // every distinct loaded weight, for release
+  Workspace ws_;
+  KvCacheShape kv_;
+};
+
+}  // namespace pagedinfer

@@ -1,0 +1,56 @@
+// The StepBatch of lib/engine/step-batch.ts as native code sees it: pointers into the JS typed
+// arrays (checked by native/addon/step_batch.cpp before a step runs), or their device copies.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace pagedinfer {
+
+struct SamplingView {
+  const float* temperature = nullptr;
+  const int32_t* topK = nullptr;
+  const float* topP = nullptr;
+  const float* minP = nullptr;
+  const float* repetitionPenalty = nullptr;
+  const float* presencePenalty = nullptr;
+  const float* frequencyPenalty = nullptr;
+  const uint32_t* seeds = nullptr;  // (low, high) per row
+  const int32_t* outputIndex = nullptr;
+  const int32_t* numLogprobs = nullptr;
+  const int32_t* penaltyTokens = nullptr;
+  const int32_t* penaltyOffsets = nullptr;  // [rows + 1]
+  const int32_t* penaltyPromptLens = nullptr;
+  int numPenaltyTokens = 0;
+};
+
+struct StepView {
+  int numTokens = 0;
+  int numSeqs = 0;
+  int maxBlocksPerSeq = 0;
+  int numLogitRows = 0;
+  int numBlockCopies = 0;
+  const int32_t* tokenIds = nullptr;
+  const int32_t* positions = nullptr;
+  const int32_t* queryStart = nullptr;
+  const int32_t* seqLens = nullptr;
+  const int32_t* blockTable = nullptr;
+  const int32_t* slotMapping = nullptr;
+  const int32_t* logitRows = nullptr;
+  const int32_t* blockCopies = nullptr;  // (src, dst) pairs
+  const SamplingView* sampling = nullptr;  // null: logits only
+  bool returnLogits = false;
+  // Which sequence each token belongs to; derived from queryStart (by the addon, or the backend's
+  // device copy) because kernels parallel over tokens need it.
+  const int32_t* tokenSeq = nullptr;
+};
+
+struct StepOutput {
+  std::vector<int32_t> tokens;
+  std::vector<float> logprobs;
+  int maxTopN = 0;
+  std::vector<int32_t> topIds;
+  std::vector<float> topLogprobs;
+  std::vector<float> logits;  // [rows * vocab] when asked
+};
+
+}  // namespace pagedinfer

@@ -1,0 +1,120 @@
+// Embedding, the RMSNorm family, matmul of every weight type, SwiGLU.
+#include "harness.h"
+
+namespace pagedinfer::test {
+namespace {
+
+const DType kAllTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0,
+                           DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+TestStep tokensStep(Harness& h, int numTokens, int vocab) {
+  TestStep s;
+  for (int t = 0; t < numTokens; t++) {
+    s.tokenIds.push_back(h.randint(0, vocab - 1));
+    s.positions.push_back(t);
+    s.slotMapping.push_back(-1);
+  }
+  s.queryStart = {0, numTokens};
+  s.seqLens = {numTokens};
+  s.maxBlocksPerSeq = 0;
+  return s;
+}
+
+Register embedding("embedding", [](Harness& h) {
+  for (DType dtype : kAllTypes) {
+    const int vocab = 37, cols = 256, T = 9;
+    TestWeight table = h.weight(dtype, vocab, cols, true);
+    TestStep step = tokensStep(h, T, vocab);
+    const StepView& s = h.backend().beginStep(step.finish());
+    Tensor out = h.poisoned(T, cols);
+    h.backend().embedding(out, s, table.weight);
+    Vec ref(size_t(T * cols));
+    for (int t = 0; t < T; t++)
+      for (int c = 0; c < cols; c++) ref[t * cols + c] = table.values[size_t(step.tokenIds[t]) * cols + c];
+    h.expectClose(std::string("table ") + dtypeName(dtype), h.fetch(out), h.roundTrip(ref), h.tolerance());
+  }
+});
+
+Register rmsnorm("rmsnorm", [](Harness& h) {
+  const int rows = 7, n = 96;
+  Vec x = h.randomVec(size_t(rows * n), -2, 2);
+  TestWeight w = h.weight(DType::F32, 1, n, false);
+  Tensor out = h.poisoned(rows, n);
+  h.backend().rmsnorm(out, h.tensor(rows, n, x), w.weight, 1e-5f);
+  h.expectClose("out", h.fetch(out), ref::rmsnorm(h.roundTrip(x), w.values, rows, n, 1e-5), h.tolerance());
+});
+
+Register addRmsnorm("addRmsnorm", [](Harness& h) {
+  const int rows = 5, n = 128;
+  Vec x = h.roundTrip(h.randomVec(size_t(rows * n))), residual = h.roundTrip(h.randomVec(size_t(rows * n)));
+  TestWeight w = h.weight(DType::BF16, 1, n, false);
+  Tensor out = h.poisoned(rows, n);
+  Tensor res = h.tensor(rows, n, residual);
+  h.backend().addRmsnorm(out, res, h.tensor(rows, n, x), w.weight, 1e-6f);
+  Vec sum(x.size());
+  for (size_t i = 0; i < x.size(); i++) sum[i] = x[i] + residual[i];
+  h.expectClose("residual", h.fetch(res), sum, h.tolerance());
+  h.expectClose("out", h.fetch(out), ref::rmsnorm(sum, w.values, rows, n, 1e-6), h.tolerance());
+});
+
+Register headRmsnorm("headRmsnorm", [](Harness& h) {
+  const int rows = 6, heads = 3, headDim = 64;
+  Vec x = h.roundTrip(h.randomVec(size_t(rows * heads * headDim), -3, 3));
+  TestWeight w = h.weight(DType::F32, 1, headDim, false);
+  Tensor t = h.tensor(rows, heads * headDim, x);
+  h.backend().headRmsnorm(t, heads, headDim, w.weight, 1e-6f);
+  h.expectClose("heads", h.fetch(t), ref::rmsnorm(x, w.values, rows * heads, headDim, 1e-6), h.tolerance());
+});
+
+Register finalNorm("finalNorm", [](Harness& h) {
+  const int T = 9, n = 64;
+  Vec x = h.roundTrip(h.randomVec(size_t(T * n))), residual = h.roundTrip(h.randomVec(size_t(T * n)));
+  TestWeight w = h.weight(DType::F32, 1, n, false);
+  TestStep step = tokensStep(h, T, 10);
+  step.logitRows = {8, 2, 5, 2};
+  const StepView& s = h.backend().beginStep(step.finish());
+  Tensor out = h.poisoned(4, n);
+  h.backend().finalNorm(out, h.tensor(T, n, residual), h.tensor(T, n, x), s, w.weight, 1e-5f);
+  Vec rows;
+  for (int r : step.logitRows)
+    for (int i = 0; i < n; i++) rows.push_back(x[r * n + i] + residual[r * n + i]);
+  h.expectClose("rows", h.fetch(out), ref::rmsnorm(rows, w.values, 4, n, 1e-5), h.tolerance());
+});
+
+Register matmul("matmul", [](Harness& h) {
+  struct Shape { int T, K, N; bool bias; };
+  const Shape shapes[] = {{1, 256, 33, false}, {5, 512, 16, true}, {19, 256, 70, false}, {3, 768, 5, true}};
+  for (DType dtype : kAllTypes) {
+    for (const Shape& sh : shapes) {
+      TestWeight w = h.weight(dtype, sh.N, sh.K, true);
+      TestWeight bias = h.weight(DType::F32, 1, sh.N, false);
+      Vec x = h.roundTrip(h.randomVec(size_t(sh.T * sh.K)));
+      Tensor out = h.poisoned(sh.T, sh.N, h.backend().activationType());
+      h.backend().matmul(out, h.tensor(sh.T, sh.K, x), w.weight, sh.bias ? &bias.weight : nullptr);
+      Vec ref = ref::matmul(x, w.values, sh.bias ? &bias.values : nullptr, sh.T, sh.K, sh.N);
+      h.expectClose(std::string(dtypeName(dtype)) + " T=" + std::to_string(sh.T) + " K=" + std::to_string(sh.K) +
+                        " N=" + std::to_string(sh.N),
+                    h.fetch(out), ref, h.tolerance());
+    }
+  }
+});
+
+Register matmulF32Logits("matmul float32 output (logits)", [](Harness& h) {
+  const int T = 3, K = 256, N = 301;
+  TestWeight w = h.weight(DType::BF16, N, K, true);
+  Vec x = h.roundTrip(h.randomVec(size_t(T * K)));
+  Tensor out = h.poisoned(T, N, DType::F32);
+  h.backend().matmul(out, h.tensor(T, K, x), w.weight, nullptr);
+  h.expectClose("logits", h.fetch(out), ref::matmul(x, w.values, nullptr, T, K, N), h.tolerance());
+});
+
+Register swiglu("swiglu", [](Harness& h) {
+  const int rows = 4, n = 300;
+  Vec gate = h.roundTrip(h.randomVec(size_t(rows * n), -6, 6)), up = h.roundTrip(h.randomVec(size_t(rows * n)));
+  Tensor out = h.poisoned(rows, n);
+  h.backend().swiglu(out, h.tensor(rows, n, gate), h.tensor(rows, n, up));
+  h.expectClose("out", h.fetch(out), ref::swiglu(gate, up), h.tolerance());
+});
+
+}  // namespace
+}  // namespace pagedinfer::test

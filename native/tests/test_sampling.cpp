@@ -1,0 +1,237 @@
+// The sampler: greedy picks, logprobs, penalties, and the sampled distribution under
+// temperature / top-k / top-p / min-p against an independent calculation of what it should be.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+
+#include "harness.h"
+
+namespace pagedinfer::test {
+namespace {
+
+struct Row {
+  float temperature = 0, topP = 1, minP = 0, rep = 1, presence = 0, frequency = 0;
+  int topK = 0, numLogprobs = -1, outputIndex = 0;
+  uint64_t seed = 1;
+  std::vector<int32_t> prompt, output;
+};
+
+StepOutput runSampler(Harness& h, const Vec& logits, int vocab, const std::vector<Row>& rows) {
+  TestStep step;
+  const int R = int(rows.size());
+  step.queryStart = {0, R};
+  step.seqLens = {R};
+  step.penaltyOffsets.push_back(0);
+  for (int r = 0; r < R; r++) {
+    const Row& row = rows[r];
+    step.tokenIds.push_back(0);
+    step.positions.push_back(r);
+    step.slotMapping.push_back(-1);
+    step.logitRows.push_back(r);
+    step.temperature.push_back(row.temperature);
+    step.topK.push_back(row.topK);
+    step.topP.push_back(row.topP);
+    step.minP.push_back(row.minP);
+    step.repetitionPenalty.push_back(row.rep);
+    step.presencePenalty.push_back(row.presence);
+    step.frequencyPenalty.push_back(row.frequency);
+    step.seeds.push_back(uint32_t(row.seed));
+    step.seeds.push_back(uint32_t(row.seed >> 32));
+    step.outputIndex.push_back(row.outputIndex);
+    step.numLogprobs.push_back(row.numLogprobs);
+    step.penaltyTokens.insert(step.penaltyTokens.end(), row.prompt.begin(), row.prompt.end());
+    step.penaltyTokens.insert(step.penaltyTokens.end(), row.output.begin(), row.output.end());
+    step.penaltyOffsets.push_back(int32_t(step.penaltyTokens.size()));
+    step.penaltyPromptLens.push_back(int32_t(row.prompt.size()));
+  }
+  const StepView& host = step.finish(true);
+  const StepView& dev = h.backend().beginStep(host);
+  StepOutput out;
+  h.backend().sample(h.tensor(R, vocab, logits, DType::F32), dev, host, out);
+  return out;
+}
+
+int argmax(const double* l, int n) {
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (l[i] > l[best]) best = i;
+  return best;
+}
+
+Register greedy("sampling: greedy", [](Harness& h) {
+  const int vocab = 1000, R = 6;
+  Vec logits = h.randomVec(size_t(R * vocab), -8, 8);
+  logits[3 * vocab + 400] = logits[3 * vocab + 17] = 20;  // a tie: the lower id wins
+  std::vector<Row> rows(R);
+  rows[4].temperature = 0.8f;
+  rows[4].topK = 1;  // top-k 1 is greedy at any temperature
+  rows[5].temperature = 1e-7f;
+  StepOutput out = runSampler(h, logits, vocab, rows);
+  for (int r = 0; r < R; r++) {
+    int want = argmax(&logits[r * vocab], vocab);
+    h.expect("row " + std::to_string(r), out.tokens.size() == size_t(R) && out.tokens[r] == want,
+             "got " + std::to_string(out.tokens.empty() ? -1 : out.tokens[r]) + ", argmax " + std::to_string(want));
+  }
+});
+
+Register logprobs("sampling: logprobs", [](Harness& h) {
+  const int vocab = 500;
+  Vec logits = h.randomVec(size_t(3 * vocab), -5, 5);
+  std::vector<Row> rows(3);
+  rows[0].numLogprobs = 0;
+  rows[1].numLogprobs = 5;
+  rows[1].temperature = 1.0f;
+  rows[1].seed = 99;
+  rows[2].numLogprobs = -1;
+  StepOutput out = runSampler(h, logits, vocab, rows);
+  h.expect("maxTopN", out.maxTopN == 5, std::to_string(out.maxTopN));
+  for (int r = 0; r < 2; r++) {
+    const double* l = &logits[r * vocab];
+    double m = *std::max_element(l, l + vocab), sum = 0;
+    for (int i = 0; i < vocab; i++) sum += std::exp(l[i] - m);
+    double lse = m + std::log(sum);
+    double want = l[out.tokens[r]] - lse;
+    h.expect("chosen logprob row " + std::to_string(r), std::fabs(out.logprobs[r] - want) < 1e-4,
+             std::to_string(out.logprobs[r]) + " vs " + std::to_string(want));
+    if (r == 1) {
+      std::vector<int> order(static_cast<size_t>(vocab));
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(), [&](int a, int b) { return l[a] > l[b]; });
+      for (int i = 0; i < 5; i++) {
+        h.expect("top id " + std::to_string(i), out.topIds[r * 5 + i] == order[i]);
+        h.expect("top logprob " + std::to_string(i), std::fabs(out.topLogprobs[r * 5 + i] - (l[order[i]] - lse)) < 1e-4);
+      }
+    }
+  }
+  h.expect("no logprob when not asked", std::isnan(out.logprobs[2]));
+});
+
+Register penalties("sampling: repetition / presence / frequency penalties", [](Harness& h) {
+  const int vocab = 64;
+  for (int trial = 0; trial < 50; trial++) {
+    Row row;
+    row.rep = float(h.uniform(1.0, 2.0));
+    row.presence = float(h.uniform(-1.0, 2.0));
+    row.frequency = float(h.uniform(-0.5, 1.5));
+    for (int i = 0; i < 4; i++) row.prompt.push_back(h.randint(0, vocab - 1));
+    for (int i = 0; i < 6; i++) row.output.push_back(h.randint(0, 9));  // repeats likely
+    Vec logits = h.randomVec(size_t(vocab), -3, 3);
+    Vec want = logits;
+    std::map<int, int> outputCounts;
+    for (int t : row.output) outputCounts[t]++;
+    std::vector<int> seen(row.prompt.begin(), row.prompt.end());
+    seen.insert(seen.end(), row.output.begin(), row.output.end());
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (int t : seen) want[t] = want[t] > 0 ? want[t] / row.rep : want[t] * row.rep;
+    for (auto [t, n] : outputCounts) want[t] -= row.presence + row.frequency * n;
+    StepOutput out = runSampler(h, logits, vocab, {row});
+    int expected = argmax(want.data(), vocab);
+    h.expect("trial " + std::to_string(trial), out.tokens[0] == expected,
+             "got " + std::to_string(out.tokens[0]) + ", want " + std::to_string(expected));
+  }
+});
+
+// What the sampler should draw from: temperature, then min-p, top-k, top-p on what is left.
+Vec expectedDistribution(const Vec& logits, const Row& row) {
+  const int n = int(logits.size());
+  Vec p(static_cast<size_t>(n));
+  double m = *std::max_element(logits.begin(), logits.end()) / row.temperature, total = 0;
+  for (int i = 0; i < n; i++) total += p[i] = std::exp(logits[i] / row.temperature - m);
+  for (double& x : p) x /= total;
+  double pmax = *std::max_element(p.begin(), p.end());
+  std::vector<int> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
+  std::vector<bool> keep(size_t(n), true);
+  for (int i = 0; i < n; i++)
+    if (p[i] < row.minP * pmax) keep[i] = false;
+  int rank = 0;
+  for (int id : order)
+    if (keep[id] && row.topK > 0 && ++rank > row.topK) keep[id] = false;
+  double kept = 0;
+  for (int i = 0; i < n; i++) kept += keep[i] ? p[i] : 0;
+  double cumulative = 0;
+  bool reached = false;
+  for (int id : order) {
+    if (!keep[id]) continue;
+    if (reached) {
+      keep[id] = false;
+      continue;
+    }
+    cumulative += p[id];
+    if (cumulative >= row.topP * kept) reached = true;
+  }
+  double z = 0;
+  for (int i = 0; i < n; i++) z += keep[i] ? p[i] : 0;
+  for (int i = 0; i < n; i++) p[i] = keep[i] ? p[i] / z : 0;
+  return p;
+}
+
+Register distribution("sampling: distribution under temperature / top-k / top-p / min-p", [](Harness& h) {
+  const int vocab = 12, N = 6000;
+  Vec logits = h.randomVec(size_t(vocab), -2, 2);
+  struct Config { float t; int k; float p, minP; };
+  const Config configs[] = {{1.0f, 0, 1, 0}, {0.7f, 5, 1, 0}, {1.3f, 0, 0.8f, 0}, {1.0f, 0, 1, 0.2f}, {0.9f, 6, 0.9f, 0.05f}};
+  for (const Config& c : configs) {
+    std::vector<Row> rows(N);
+    Vec batch;
+    for (int i = 0; i < N; i++) {
+      rows[i].temperature = c.t;
+      rows[i].topK = c.k;
+      rows[i].topP = c.p;
+      rows[i].minP = c.minP;
+      rows[i].seed = 12345;
+      rows[i].outputIndex = i;
+      batch.insert(batch.end(), logits.begin(), logits.end());
+    }
+    StepOutput out = runSampler(h, batch, vocab, rows);
+    Vec want = expectedDistribution(logits, rows[0]);
+    Vec freq(size_t(vocab), 0.0);
+    for (int t : out.tokens) freq[t] += 1.0 / N;
+    double worst = 0;
+    bool excludedDrawn = false;
+    for (int i = 0; i < vocab; i++) {
+      worst = std::max(worst, std::fabs(freq[i] - want[i]));
+      if (want[i] == 0 && freq[i] > 0) excludedDrawn = true;
+    }
+    std::string name = "T=" + std::to_string(c.t) + " k=" + std::to_string(c.k) + " p=" + std::to_string(c.p) +
+                       " minP=" + std::to_string(c.minP);
+    h.expect(name + ": frequencies", worst < 0.025, "largest |freq - p| " + std::to_string(worst));
+    h.expect(name + ": excluded tokens never drawn", !excludedDrawn);
+  }
+});
+
+Register seeds("sampling: seeds are reproducible and independent of the batch", [](Harness& h) {
+  const int vocab = 50;
+  Vec logits = h.randomVec(size_t(vocab), -1, 1);
+  std::vector<Row> alone(1), batched(4);
+  alone[0].temperature = 1.0f;
+  alone[0].seed = 0xabcdef0123ull;
+  alone[0].outputIndex = 7;
+  for (int i = 0; i < 4; i++) {
+    batched[i] = alone[0];
+    batched[i].seed = i == 2 ? alone[0].seed : 1000 + i;
+  }
+  Vec four;
+  for (int i = 0; i < 4; i++) four.insert(four.end(), logits.begin(), logits.end());
+  StepOutput a = runSampler(h, logits, vocab, alone);
+  StepOutput b = runSampler(h, four, vocab, batched);
+  h.expect("same seed, same token", a.tokens[0] == b.tokens[2]);
+  std::vector<Row> many(64);
+  Vec all;
+  for (int i = 0; i < 64; i++) {
+    many[i].temperature = 1.0f;
+    many[i].seed = uint64_t(i) * 7919;
+    all.insert(all.end(), logits.begin(), logits.end());
+  }
+  StepOutput c = runSampler(h, all, vocab, many);
+  std::vector<int> distinct(c.tokens.begin(), c.tokens.end());
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  h.expect("different seeds spread", distinct.size() > 10, std::to_string(distinct.size()) + " distinct tokens");
+});
+
+}  // namespace
+}  // namespace pagedinfer::test
