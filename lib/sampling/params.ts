@@ -32,8 +32,6 @@ export interface SamplingParamsInput {
   logprobs?: number | null;
   /** Independent outputs for the prompt, sharing its KV blocks (default 1). */
   n?: number;
-  /** Tokens to generate before EOS or a stop token may end the output (default 0). */
-  minTokens?: number;
   /** Leave special tokens out of the text (default true). */
   skipSpecialTokens?: boolean;
 }
@@ -53,7 +51,6 @@ export interface SamplingParams {
   ignoreEos: boolean;
   logprobs: number | null;
   n: number;
-  minTokens: number;
   skipSpecialTokens: boolean;
 }
 
@@ -136,11 +133,8 @@ export function normalizeSamplingParams(input: SamplingParamsInput = {}, limits:
         ? null
         : int('logprobs', input.logprobs, 0, (v) => v >= 0 && v <= MAX_LOGPROBS, `an integer in [0, ${MAX_LOGPROBS}]`),
     n: int('n', input.n, 1, (v) => v >= 1 && v <= MAX_N, `an integer in [1, ${MAX_N}]`),
-    minTokens: int('minTokens', input.minTokens, 0, (v) => v >= 0, 'an integer >= 0'),
     skipSpecialTokens: bool('skipSpecialTokens', input.skipSpecialTokens, true),
   };
   if (params.topK === -1) params.topK = 0;
-  if (params.minTokens > params.maxTokens)
-    throw new InvalidRequestError('minTokens must not exceed maxTokens', 'minTokens');
   return params;
 }
