@@ -280,6 +280,17 @@ describe('loading errors', () => {
     expect(tok.applyChatTemplate([{ role: 'user', content: 'x' }])).toBe('<user>x');
   });
 
+  it("added_tokens_decoder in tokenizer_config.json can mark a token special", () => {
+    const plain = hfTokenizerFromJson({ tokenizerJson: tinyTokenizer });
+    expect(plain.isSpecialToken(4)).toBe(false);
+    const marked = hfTokenizerFromJson({
+      tokenizerJson: tinyTokenizer,
+      tokenizerConfig: { added_tokens_decoder: { '4': { content: 'ab', special: true }, '3': { content: 'not-b', special: true } } },
+    });
+    expect(marked.isSpecialToken(4)).toBe(true);
+    expect(marked.isSpecialToken(3)).toBe(false);
+  });
+
   it('bos_token/eos_token as AddedToken-like objects', () => {
     const tok = hfTokenizerFromJson({
       tokenizerJson: tinyTokenizer,

@@ -147,6 +147,10 @@ class HfTokenizer implements Tokenizer {
     // What transformers counts as special (and skip_special_tokens drops): special added tokens,
     // the named special tokens and additional_special_tokens.
     for (const [id, token] of this.lib.get_added_tokens_decoder()) if (token.special) this.specialIds.add(id);
+    if (isObject(config.added_tokens_decoder)) {
+      for (const [id, token] of Object.entries(config.added_tokens_decoder))
+        if (isObject(token) && token.special === true && this.lib.id_to_token(Number(id)) === token.content) this.specialIds.add(Number(id));
+    }
     for (const key of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
       const content = specialTokenContent(config[key]);
       const id = content === null ? undefined : this.lib.token_to_id(content);
