@@ -118,8 +118,9 @@ Register matmul("matmul", [](Harness& h) {
         continue;
       }
       // Quantized weights: backends may quantize activations to 8 bits (as the CPU does, like
-      // llama.cpp), which costs ~0.4% relative error against float activations.
-      h.expectClose(name + " vs float activations", got, ref, std::max(h.tolerance(), 1e-2));
+      // llama.cpp): ~0.4% of the terms' size, more relative to a result that cancels (K-quant
+      // mins), so 3e-2 here; the exact check below holds the CPU's arithmetic to 2e-5.
+      h.expectClose(name + " vs float activations", got, ref, std::max(h.tolerance(), 3e-2));
       if (h.backend().name() == "cpu") {
         Vec exact = ref::matmul(quantizedActivations(x, sh.K), w.values, sh.bias ? &bias.values : nullptr, sh.T, sh.K, sh.N);
         h.expectClose(name + " vs 8-bit activations", got, exact, h.tolerance());
