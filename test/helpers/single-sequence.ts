@@ -1,0 +1,57 @@
+// Drives one sequence through a ModelRunner without the engine: the prompt in one prefill step
+// (logits of every position), then greedy decode one token per step. Blocks are laid out
+// contiguously. Model tests use it to compare the forward with reference outputs directly.
+import type { StepBatch } from '../../lib/engine/step-batch.js';
+import type { ModelRunner } from '../../lib/engine/types.js';
+
+export interface SingleSequenceRun {
+  /** [prompt.length * vocab] logits of every prompt position. */
+  promptLogits: Float32Array;
+  /** Greedy tokens after the prompt. */
+  greedy: number[];
+}
+
+function batchFor(tokens: number[], start: number, blockSize: number, maxBlocks: number, logitRows: number[]): StepBatch {
+  const n = tokens.length;
+  return {
+    numTokens: n,
+    numSeqs: 1,
+    tokenIds: Int32Array.from(tokens),
+    positions: Int32Array.from(tokens, (_, i) => start + i),
+    queryStart: Int32Array.from([0, n]),
+    seqLens: Int32Array.from([start + n]),
+    blockTable: Int32Array.from({ length: maxBlocks }, (_, i) => i),
+    maxBlocksPerSeq: maxBlocks,
+    slotMapping: Int32Array.from(tokens, (_, i) => start + i),
+    logitRows: Int32Array.from(logitRows),
+    sampling: null,
+    returnLogits: true,
+    blockCopies: new Int32Array(0),
+  };
+}
+
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+export async function runSingleSequence(
+  runner: ModelRunner,
+  prompt: number[],
+  greedySteps: number,
+  blockSize = 16,
+): Promise<SingleSequenceRun> {
+  const vocab = runner.config.vocabSize;
+  const maxBlocks = Math.ceil((prompt.length + greedySteps) / blockSize);
+  runner.initKvCache(maxBlocks, blockSize);
+  const prefill = await runner.step(batchFor(prompt, 0, blockSize, maxBlocks, prompt.map((_, i) => i)));
+  const promptLogits = prefill.logits!;
+  const greedy: number[] = [argmax(promptLogits.subarray((prompt.length - 1) * vocab, prompt.length * vocab))];
+  while (greedy.length < greedySteps) {
+    const pos = prompt.length + greedy.length - 1;
+    const r = await runner.step(batchFor([greedy[greedy.length - 1]], pos, blockSize, maxBlocks, [0]));
+    greedy.push(argmax(r.logits!));
+  }
+  return { promptLogits, greedy };
+}
