@@ -140,15 +140,15 @@ describe.skipIf(!HAVE_SHARED)(sharedTitle('GGUF → ModelSpec on the shared fixt
   });
 });
 
-// A minimal well-formed llama file: what the error tests below break one thing at a time.
-function tinyModel(opts: { arch?: string; kv?: WriterKv[]; drop?: string[]; tensors?: WriterTensor[]; type?: number } = {}): Uint8Array {
+// A minimal well-formed llama file (1 layer, hidden 32, 4 heads of 8, 2 kv heads, ffn 64, vocab
+// 16): what the error tests below break one thing at a time.
+function tinyModel(opts: { arch?: string; kv?: WriterKv[]; drop?: string[]; tensors?: WriterTensor[]; types?: Record<string, number> } = {}): Uint8Array {
   const arch = opts.arch ?? 'llama';
-  const H = 32;
   const overrides = new Set((opts.kv ?? []).map((e) => e.key));
   const kv = [
     kvString('general.architecture', arch),
     kvU32(`${arch}.context_length`, 128),
-    kvU32(`${arch}.embedding_length`, H),
+    kvU32(`${arch}.embedding_length`, 32),
     kvU32(`${arch}.block_count`, 1),
     kvU32(`${arch}.feed_forward_length`, 64),
     kvU32(`${arch}.attention.head_count`, 4),
@@ -157,21 +157,33 @@ function tinyModel(opts: { arch?: string; kv?: WriterKv[]; drop?: string[]; tens
   ]
     .filter((e) => !opts.drop?.includes(e.key) && !overrides.has(e.key))
     .concat(opts.kv ?? []);
-  const w = opts.type ?? 0;
-  const tensors: WriterTensor[] = [
-    { name: 'token_embd.weight', type: w, dims: [H, 16] },
-    { name: 'output_norm.weight', type: 0, dims: [H] },
-    { name: 'blk.0.attn_q.weight', type: w, dims: [H, H] },
-    ...(opts.tensors ?? []),
-  ];
-  return writeGguf({ kv, tensors });
+  // ggml ne order: innermost first, so a [out, in] matrix is written [in, out].
+  const shapes: Record<string, number[]> = {
+    'token_embd.weight': [32, 16],
+    'output_norm.weight': [32],
+    'blk.0.attn_norm.weight': [32],
+    'blk.0.attn_q.weight': [32, 32],
+    'blk.0.attn_k.weight': [32, 16],
+    'blk.0.attn_v.weight': [32, 16],
+    'blk.0.attn_output.weight': [32, 32],
+    'blk.0.ffn_norm.weight': [32],
+    'blk.0.ffn_gate.weight': [32, 64],
+    'blk.0.ffn_up.weight': [32, 64],
+    'blk.0.ffn_down.weight': [64, 32],
+  };
+  const replaced = new Set((opts.tensors ?? []).map((t) => t.name));
+  const tensors: WriterTensor[] = Object.entries(shapes)
+    .filter(([name]) => !opts.drop?.includes(name) && !replaced.has(name))
+    .map(([name, dims]) => ({ name, dims, type: opts.types?.[name] ?? 0 }));
+  return writeGguf({ kv, tensors: tensors.concat(opts.tensors ?? []) });
 }
 
 const specOf = (bytes: Uint8Array) => ggufModelSpec(parseGguf(bytes, 'tiny.gguf'), bufferSource(bytes));
 
 describe('GGUF → ModelSpec on written files', () => {
   it('applies llama.cpp defaults for absent keys', () => {
-    const spec = specOf(tinyModel({ drop: ['llama.attention.head_count_kv'] }));
+    const fullKv = ['blk.0.attn_k.weight', 'blk.0.attn_v.weight'].map((name) => ({ name, type: 0, dims: [32, 32] }));
+    const spec = specOf(tinyModel({ drop: ['llama.attention.head_count_kv'], tensors: fullKv }));
     expect(spec.config).toMatchObject({ numKvHeads: 4, headDim: 8, vocabSize: 16, tieWordEmbeddings: true, bosTokenId: null, eosTokenIds: [] });
     expect(spec.config.rope).toEqual({ theta: 10000, style: 'normal', rotaryDim: 8, scaling: null });
     const mistral = specOf(tinyModel({ arch: 'mistral', kv: [kvF32('mistral.rope.freq_base', 1e6), kvF32('mistral.rope.scaling.factor', 4), kvString('mistral.rope.scaling.type', 'linear')] }));
@@ -197,10 +209,10 @@ describe('GGUF → ModelSpec on written files', () => {
   });
 
   it('names the tensor and the type it does not support', () => {
-    const bytes = tinyModel({ tensors: [{ name: 'blk.0.ffn_up.weight', type: 6, dims: [32, 64] }] });
+    const bytes = tinyModel({ types: { 'blk.0.ffn_up.weight': 6 } });
     expect(() => specOf(bytes)).toThrow(ModelLoadError);
     expect(() => specOf(bytes)).toThrow(/tensor blk.0.ffn_up.weight has type Q5_0, which pagedinfer does not support yet \(supported: F32, F16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, BF16\)/);
-    expect(() => specOf(tinyModel({ type: 3 }))).toThrow(/tensor token_embd.weight has type Q4_1/);
+    expect(() => specOf(tinyModel({ types: { 'token_embd.weight': 3 } }))).toThrow(/tensor token_embd.weight has type Q4_1/);
   });
 
   it('rejects unknown architectures and missing or inconsistent hyperparameters', () => {
@@ -212,6 +224,9 @@ describe('GGUF → ModelSpec on written files', () => {
     expect(() => specOf(tinyModel({ kv: [kvU32('llama.attention.head_count_kv', 3)] }))).toThrow(/not a multiple of 3 key\/value heads/);
     expect(() => specOf(tinyModel({ kv: [kvString('llama.rope.scaling.type', 'yarn')] }))).toThrow(/rope scaling 'yarn' is not supported/);
     expect(() => specOf(writeGguf({ kv: [kvString('general.architecture', 'llama'), kvU32('llama.context_length', 1)] }))).toThrow(ModelLoadError);
+    expect(() => specOf(tinyModel({ drop: ['blk.0.ffn_down.weight'] }))).toThrow(/missing tensor blk.0.ffn_down.weight/);
+    expect(() => specOf(tinyModel({ drop: ['token_embd.weight'] }))).toThrow(/missing 2-D tensor token_embd.weight/);
+    expect(() => specOf(tinyModel({ kv: [kvU32('llama.feed_forward_length', 48)] }))).toThrow(/blk.0.ffn_gate.weight: expected shape \[48, 32\], file has \[64, 32\]/);
   });
 
   it('rejects a rope_freqs tensor of the wrong size or type', () => {

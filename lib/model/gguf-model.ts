@@ -3,6 +3,7 @@
 // the canonical names native code expects; only the shape order and the dtype need translating.
 import path from 'node:path';
 import { ModelLoadError, UnsupportedArchitectureError } from '../errors.js';
+import { checkTensors } from './expected-tensors.js';
 import { readGgufFile, type GgufFile, type GgufTensorInfo } from './gguf.js';
 import { getCount, getNumber, getString } from './gguf-metadata.js';
 import { fileSource, type ByteSource } from './gguf-source.js';
@@ -27,6 +28,7 @@ export function loadGgufModelSpec(file: string): ModelSpec {
 export function ggufModelSpec(gguf: GgufFile, bytes?: ByteSource): ModelSpec {
   const config = ggufModelConfig(gguf);
   const tensors = gguf.tensors.map((t) => tensorInfo(gguf, t));
+  checkTensors(config, tensors, gguf.path);
   let ropeInvFreq = computeRopeInvFreq(config.rope);
   const ropeFreqs = gguf.tensors.find((t) => t.name === 'rope_freqs.weight');
   if (ropeFreqs) {
