@@ -219,6 +219,8 @@ describe('GGUF → ModelSpec on written files', () => {
     expect(() => specOf(tinyModel({ arch: 'gemma3' }))).toThrow(UnsupportedArchitectureError);
     expect(() => specOf(tinyModel({ drop: ['general.architecture'] }))).toThrow(/no general.architecture/);
     expect(() => specOf(tinyModel({ drop: ['llama.block_count'] }))).toThrow(/metadata llama.block_count is missing/);
+    // Found by the fuzzer: a huge block_count made the tensor check loop over 4 billion layers.
+    expect(() => specOf(tinyModel({ kv: [kvU32('llama.block_count', 0xffffffff)] }))).toThrow(/block_count is 4294967295 but the file has only 11 tensors/);
     expect(() => specOf(tinyModel({ drop: ['llama.attention.layer_norm_rms_epsilon'] }))).toThrow(/layer_norm_rms_epsilon is missing/);
     expect(() => specOf(tinyModel({ kv: [kvString('llama.rope.freq_base', 'x')] }))).toThrow(/llama.rope.freq_base should be a number/);
     expect(() => specOf(tinyModel({ kv: [kvU32('llama.attention.head_count_kv', 3)] }))).toThrow(/not a multiple of 3 key\/value heads/);

@@ -42,7 +42,7 @@ export function ggufModelSpec(gguf: GgufFile, bytes?: ByteSource): ModelSpec {
   return { config, tensors, source: { format: 'gguf', path: gguf.path }, ropeInvFreq };
 }
 
-export function ggufModelConfig(gguf: GgufFile): ModelConfig {
+function ggufModelConfig(gguf: GgufFile): ModelConfig {
   const where = gguf.path;
   const archName = getString(gguf, 'general.architecture');
   if (archName === undefined) throw new ModelLoadError(`${where}: no general.architecture in the metadata: is this a model file (not a vocabulary-only or adapter file)?`);
@@ -69,6 +69,11 @@ export function ggufModelConfig(gguf: GgufFile): ModelConfig {
   if (rmsNormEps === undefined) throw new ModelLoadError(`${where}: metadata ${key('attention.layer_norm_rms_epsilon')} is missing: the file is incomplete`);
   for (const [name, v] of [['embedding_length', hiddenSize], ['block_count', numLayers], ['attention.head_count', numHeads], ['attention.head_count_kv', numKvHeads], ['feed_forward_length', intermediateSize]] as const) {
     if (v <= 0) throw new ModelLoadError(`${where}: metadata ${key(name)} is ${v}; it must be positive`);
+  }
+  // Each layer has at least nine tensors: a block_count beyond that is corrupt, and must be caught
+  // before anything loops over the layers.
+  if (numLayers * 9 > gguf.tensors.length) {
+    throw new ModelLoadError(`${where}: ${key('block_count')} is ${numLayers} but the file has only ${gguf.tensors.length} tensors: the metadata is corrupt`);
   }
   if (numHeads % numKvHeads !== 0) {
     throw new ModelLoadError(`${where}: ${numHeads} attention heads is not a multiple of ${numKvHeads} key/value heads: the metadata is corrupt`);
