@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../lib/errors.js';
 import { parseGguf, readGgufFile, type GgufArray, type GgufFile } from '../lib/model/gguf.js';
@@ -229,6 +230,12 @@ describe('GGUF reader on written files', () => {
     expect(() => parseGguf(bytes)).toThrow(ModelLoadError);
     expect(() => parseGguf(bytes)).toThrow(message);
   };
+
+  it('reports files it cannot open as load errors', () => {
+    expect(() => readGgufFile('/nonexistent/model.gguf')).toThrow(ModelLoadError);
+    expect(() => readGgufFile('/nonexistent/model.gguf')).toThrow(/cannot open \/nonexistent\/model.gguf/);
+    expect(() => readGgufFile(tmpdir())).toThrow(/is not a file/);
+  });
 
   it('rejects other formats and versions with a clear reason', () => {
     rejects(new Uint8Array([1, 2, 3]), /not a GGUF file/);

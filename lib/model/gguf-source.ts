@@ -25,14 +25,23 @@ export function fileSource(path: string): ByteSource {
   } catch (e) {
     throw new ModelLoadError(`cannot open ${path}: ${(e as Error).message}`, { cause: e });
   }
-  const size = fstatSync(fd).size;
+  const stats = fstatSync(fd);
+  if (!stats.isFile()) {
+    closeSync(fd);
+    throw new ModelLoadError(`${path} is not a file: pass the path of a .gguf file`);
+  }
   return {
-    size,
+    size: stats.size,
     read(position, length) {
       const out = Buffer.allocUnsafe(length);
       let done = 0;
       while (done < length) {
-        const n = readSync(fd, out, done, length - done, position + done);
+        let n: number;
+        try {
+          n = readSync(fd, out, done, length - done, position + done);
+        } catch (e) {
+          throw new ModelLoadError(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
+        }
         // The file shrank under us: report it as a truncation rather than return stale bytes.
         if (n === 0) throw new ModelLoadError(`${path}: the file ended at byte ${position + done} while reading it (was it truncated while loading?)`);
         done += n;
