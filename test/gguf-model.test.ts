@@ -217,6 +217,7 @@ describe('GGUF → ModelSpec on written files', () => {
 
   it('rejects unknown architectures and missing or inconsistent hyperparameters', () => {
     expect(() => specOf(tinyModel({ arch: 'gemma3' }))).toThrow(UnsupportedArchitectureError);
+    expect(() => specOf(tinyModel({ kv: [kvU32('llama.expert_count', 8)] }))).toThrow(/llama with 8 experts \(mixture of experts\) is not supported/);
     expect(() => specOf(tinyModel({ drop: ['general.architecture'] }))).toThrow(/no general.architecture/);
     expect(() => specOf(tinyModel({ drop: ['llama.block_count'] }))).toThrow(/metadata llama.block_count is missing/);
     // Found by the fuzzer: a huge block_count made the tensor check loop over 4 billion layers.

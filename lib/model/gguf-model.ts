@@ -53,6 +53,9 @@ function ggufModelConfig(gguf: GgufFile): ModelConfig {
     );
   }
   const key = (k: string) => `${archName}.${k}`;
+  // Mixtral-style files say llama too; their experts' tensors are not the dense forward's.
+  const experts = getCount(gguf, key('expert_count')) ?? 0;
+  if (experts > 0) throw new UnsupportedArchitectureError(`${where}: ${archName} with ${experts} experts (mixture of experts) is not supported yet; only dense models are`);
   const required = (k: string): number => {
     const v = getCount(gguf, key(k));
     if (v === undefined) throw new ModelLoadError(`${where}: metadata ${key(k)} is missing; llama.cpp requires it too: the file is incomplete or from a broken converter`);
