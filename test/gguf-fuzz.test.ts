@@ -223,6 +223,46 @@ function seeds(): Record<string, Uint8Array> {
   return out;
 }
 
+describe('GGUF claims larger than the file', () => {
+  // Each file claims 2^60 of something; a reader that trusted the claim would allocate exabytes
+  // or loop for years. The claim must fail before any allocation, having read only the header.
+  const claim = (build: (b: Buffer) => Buffer): Uint8Array => {
+    const head = Buffer.alloc(24);
+    head.write('GGUF', 0, 'latin1');
+    head.writeUInt32LE(3, 4);
+    return new Uint8Array(build(head));
+  };
+  const u32 = (v: number) => Buffer.from(new Uint32Array([v]).buffer);
+  const u64 = (v: bigint) => Buffer.from(new BigUint64Array([v]).buffer);
+  const key = (k: string) => Buffer.concat([u64(BigInt(k.length)), Buffer.from(k)]);
+  const huge = 2n ** 60n;
+  const cases: Record<string, Uint8Array> = {
+    'tensor count': claim((h) => (h.writeBigUInt64LE(huge, 8), h)),
+    'metadata count': claim((h) => (h.writeBigUInt64LE(huge, 16), h)),
+    'key length': claim((h) => (h.writeBigUInt64LE(1n, 16), Buffer.concat([h, u64(huge), Buffer.alloc(16)]))),
+  };
+  const expected: Record<string, RegExp> = {
+    'key length': /the length of a metadata key is 1152921504606846976, larger than any file/,
+    'tensor of 2^60 elements': /dimension 0 of tensor 't' is 1152921504606846976, larger than any file/,
+    'tensor dimensions multiplying past 2^53': /tensor 't' has more elements than any file can hold/,
+  };
+  for (const [name, type] of [['uint8', GgufValueType.UINT8], ['float64', GgufValueType.FLOAT64], ['string', GgufValueType.STRING], ['nested array', GgufValueType.ARRAY]] as const) {
+    cases[`array of 2^60 ${name}`] = claim((h) => (h.writeBigUInt64LE(1n, 16), Buffer.concat([h, key('a'), u32(GgufValueType.ARRAY), u32(type), u64(huge), Buffer.alloc(64)])));
+    cases[`array of 2^40 ${name}`] = claim((h) => (h.writeBigUInt64LE(1n, 16), Buffer.concat([h, key('a'), u32(GgufValueType.ARRAY), u32(type), u64(2n ** 40n), Buffer.alloc(64)])));
+  }
+  cases['tensor of 2^60 elements'] = claim((h) => (h.writeBigUInt64LE(1n, 8), Buffer.concat([h, key('t'), u32(1), u64(huge), u32(0), u64(0n), Buffer.alloc(32)])));
+  cases['tensor dimensions multiplying past 2^53'] = claim((h) => (h.writeBigUInt64LE(1n, 8), Buffer.concat([h, key('t'), u32(4), u64(2n ** 20n), u64(2n ** 20n), u64(2n ** 20n), u64(2n ** 20n), u32(0), u64(0n), Buffer.alloc(32)])));
+
+  for (const [name, bytes] of Object.entries(cases)) {
+    it(`${name}: a ModelLoadError after reading at most the file`, () => {
+      const source = countingSource(bytes);
+      expect(() => parseGguf(source, name)).toThrow(ModelLoadError);
+      expect(() => parseGguf(bytes, name)).toThrow(expected[name] ?? /larger than any file|needs \d+ bytes but only \d+ remain/);
+      expect(source.bytesRead).toBeLessThanOrEqual(bytes.length);
+    });
+  }
+});
+
 describe('GGUF fuzzing', () => {
   it('every seed is valid as written', () => {
     for (const [name, bytes] of Object.entries(seeds())) {
