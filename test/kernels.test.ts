@@ -9,9 +9,10 @@ import { PROJECT_ROOT } from './helpers/shared.js';
 
 const binary = path.join(PROJECT_ROOT, 'build', 'pagedinfer_kernel_tests');
 
-function run(args: string[]): { ok: boolean; output: string } {
+function run(args: string[], simd?: string): { ok: boolean; output: string } {
+  const env = simd ? { ...process.env, PAGEDINFER_SIMD: simd } : process.env;
   try {
-    return { ok: true, output: execFileSync(binary, args, { encoding: 'utf8' }) };
+    return { ok: true, output: execFileSync(binary, args, { encoding: 'utf8', env }) };
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string };
     return { ok: false, output: `${err.stdout ?? ''}${err.stderr ?? ''}` };
@@ -29,5 +30,15 @@ describe('native kernels vs the reference (CPU backend)', () => {
       expect(output).toContain(`PASS ${name}`);
       expect(ok, output).toBe(true);
     });
+  }
+  // The SIMD kernels are compiled per instruction set; test every set this CPU can run, not
+  // only the one it would pick.
+  for (const simd of ['baseline', 'avx2']) {
+    for (const name of cases.filter((c) => /matmul|attention/.test(c))) {
+      it(`${name} [${simd} kernels]`, () => {
+        const { ok, output } = run(['--backend', 'cpu', '--filter', name], simd);
+        expect(ok, output).toBe(true);
+      });
+    }
   }
 });

@@ -9,6 +9,8 @@ export interface ChatMessage {
 export interface ChatTemplateOptions {
   /** Append the assistant turn's opening (what transformers calls add_generation_prompt). */
   addGenerationPrompt?: boolean;
+  /** Extra template variables (vLLM's chat_template_kwargs), e.g. { enable_thinking: false } for Qwen3. */
+  chatTemplateKwargs?: Record<string, unknown>;
 }
 
 export interface Tokenizer {
@@ -20,8 +22,12 @@ export interface Tokenizer {
   readonly hasChatTemplate: boolean;
   /** addSpecialTokens defaults to true (BOS as the model expects for a plain prompt). */
   encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
-  /** skipSpecialTokens defaults to true. */
-  decode(ids: readonly number[], options?: { skipSpecialTokens?: boolean }): string;
+  /**
+   * skipSpecialTokens defaults to true. cleanUpTokenizationSpaces (" ." → "." and the like) defaults
+   * to tokenizer_config.json's clean_up_tokenization_spaces, as in transformers; streamed output
+   * never cleans up (IncrementalDetokenizer), like vLLM.
+   */
+  decode(ids: readonly number[], options?: { skipSpecialTokens?: boolean; cleanUpTokenizationSpaces?: boolean }): string;
   /** The vocabulary piece of one id, for logprobs (e.g. "▁the", "Ġthe"). */
   idToToken(id: number): string | undefined;
   isSpecialToken(id: number): boolean;

@@ -9,6 +9,7 @@
 #include "../core/errors.h"
 #include "../core/quant.h"
 #include "../core/random.h"
+#include "simd_kernels.h"
 
 namespace pagedinfer {
 
@@ -39,16 +40,7 @@ CpuBackend::~CpuBackend() {
 }
 
 const char* CpuBackend::simdLevel() {
-#if defined(__x86_64__) && defined(__linux__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return "avx512";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2";
-  return "sse2";
-#elif defined(__aarch64__)
-  return "neon";
-#else
-  return "scalar";
-#endif
+  return simd::best().level;
 }
 
 std::string CpuBackend::describe() const {
