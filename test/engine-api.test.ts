@@ -1,0 +1,218 @@
+// The Engine's behaviour at its edges, over the context-hash model: admission errors, failing
+// steps, aborts, shutdown, finish reasons, logprobs, timings, priorities, chunked prefill.
+import { describe, expect, it } from 'vitest';
+
+import { Engine } from '../lib/engine/engine.js';
+import type { EngineOptions, FinishedRequest } from '../lib/engine/types.js';
+import { AbortError, CapacityError, InvalidRequestError, NativeError } from '../lib/errors.js';
+import { normalizeSamplingParams, type SamplingParamsInput } from '../lib/sampling/params.js';
+import { collect } from './helpers/collect.js';
+import { ContextHashRunner, expectedTokens, type ContextHashOptions } from './helpers/context-hash-runner.js';
+
+const VOCAB = 50;
+
+function params(input: SamplingParamsInput, promptLength = 4, maxModelLen = 4096) {
+  return normalizeSamplingParams({ temperature: 0, ...input }, { maxModelLen, promptLength, vocabSize: VOCAB });
+}
+
+async function setup(options: EngineOptions = {}, runnerOptions: ContextHashOptions = {}) {
+  const runner = new ContextHashRunner({ vocabSize: VOCAB, ...runnerOptions });
+  const engine = await Engine.create(runner, null, { kvCacheBytes: 64 * 16 * 4, ...options });
+  return { runner, engine };
+}
+
+describe('Engine admission', () => {
+  it('rejects bad requests before they run and keeps serving', async () => {
+    const { engine } = await setup({ maxModelLen: 64 });
+    const ok = params({ maxTokens: 4 });
+    expect(() => engine.generate({ promptTokenIds: [] }, ok)).toThrow(InvalidRequestError);
+    expect(() => engine.generate({ promptTokenIds: [1, VOCAB] }, ok)).toThrow(/vocabulary size 50/);
+    expect(() => engine.generate({ promptTokenIds: [1, 2.5] }, ok)).toThrow(InvalidRequestError);
+    expect(() => engine.generate({ promptTokenIds: new Array(62).fill(1) }, ok)).toThrow(/exceeds the context of 64/);
+    expect(() => engine.generate({ promptTokenIds: [1, 2] }, params({ maxTokens: 4, stop: 'x' }))).toThrow(/need a tokenizer/);
+    const ac = new AbortController();
+    ac.abort();
+    expect(() => engine.generate({ promptTokenIds: [1, 2] }, ok, { signal: ac.signal })).toThrow(AbortError);
+    const first = engine.generate({ promptTokenIds: [1, 2] }, ok, { requestId: 'same' });
+    expect(() => engine.generate({ promptTokenIds: [1, 2] }, ok, { requestId: 'same' })).toThrow(/already running/);
+    const res = await collect(first);
+    expect(res.tokens[0]).toEqual(expectedTokens([1, 2], 4, VOCAB, null));
+    await engine.shutdown();
+  });
+
+  it('rejects with CapacityError what the whole pool can never hold, sized from the byte budget', async () => {
+    // 10 blocks of 4 tokens: 40 tokens at most for one sequence.
+    const { engine } = await setup({ blockSize: 4, kvCacheBytes: 10 * 4 * 4 + 7 });
+    expect(engine.stats().numBlocks).toBe(10);
+    expect(() => engine.generate({ promptTokenIds: new Array(30).fill(3) }, params({ maxTokens: 11 }, 30))).toThrow(CapacityError);
+    const res = await collect(engine.generate({ promptTokenIds: new Array(30).fill(3) }, params({ maxTokens: 10 }, 30)));
+    expect(res.tokens[0]).toHaveLength(10);
+    await engine.shutdown();
+  });
+
+  it('refuses a budget that holds no block, and a maxModelLen beyond the model', async () => {
+    const runner = new ContextHashRunner({ vocabSize: VOCAB, maxContext: 128 });
+    await expect(Engine.create(runner, null, { kvCacheBytes: 10, blockSize: 16 })).rejects.toThrow(CapacityError);
+    await expect(Engine.create(runner, null, { maxModelLen: 129 })).rejects.toThrow(/beyond the model's context of 128/);
+    await expect(Engine.create(runner, null, { maxNumSeqs: 0 })).rejects.toThrow(InvalidRequestError);
+  });
+});
+
+describe('Engine streaming', () => {
+  it('finishes on EOS, stop token ids, maxTokens and the end of the context', async () => {
+    const prompt = [5, 6, 7, 8];
+    const free = expectedTokens(prompt, 30, VOCAB, null);
+    const eos = free[3];
+    const { engine } = await setup({ maxModelLen: 16 }, { eosTokenIds: [eos] });
+    const cut = free.indexOf(eos) + 1;
+    const byEos = await collect(engine.generate({ promptTokenIds: prompt }, params({ maxTokens: 10 }, 4, 16)));
+    expect(byEos.tokens[0]).toEqual(free.slice(0, cut));
+    expect([byEos.finishReasons[0], byEos.stopReasons[0]]).toEqual(['stop', null]);
+
+    const ignoring = await collect(engine.generate({ promptTokenIds: prompt }, params({ maxTokens: 12, ignoreEos: true }, 4, 16)));
+    expect(ignoring.tokens[0]).toEqual(free.slice(0, 12));
+    expect(ignoring.finishReasons[0]).toBe('length');
+
+    const stopId = free[1];
+    const byId = await collect(engine.generate({ promptTokenIds: prompt }, params({ maxTokens: 10, stopTokenIds: [stopId] }, 4, 16)));
+    expect(byId.tokens[0]).toEqual(free.slice(0, free.indexOf(stopId) + 1));
+    expect([byId.finishReasons[0], byId.stopReasons[0]]).toEqual(['stop', stopId]);
+    await engine.shutdown();
+  });
+
+  it('streams one chunk per token with logprobs, usage on the last chunk, and reports timings', async () => {
+    const { engine } = await setup();
+    const finished: FinishedRequest[] = [];
+    engine.onRequestFinished((r) => finished.push(r));
+    const res = await collect(engine.generate({ promptTokenIds: [1, 2, 3] }, params({ maxTokens: 5, logprobs: 3, n: 2, seed: 7, temperature: 1 })), 2);
+    expect(res.chunks).toHaveLength(10);
+    for (const c of res.chunks) {
+      expect(c.logprobs).toHaveLength(1);
+      expect(c.logprobs![0].token).toBe(c.tokenIds[0]);
+      expect(c.logprobs![0].top).toHaveLength(3);
+    }
+    expect(res.chunks.filter((c) => c.usage)).toHaveLength(1);
+    expect(res.chunks[res.chunks.length - 1].usage).toEqual({ promptTokens: 3, completionTokens: 10, cachedPromptTokens: 0 });
+    expect(finished).toHaveLength(1);
+    const t = finished[0].timings;
+    expect(t.queueTime).toBeGreaterThanOrEqual(0);
+    expect(t.timeToFirstToken).toBeGreaterThanOrEqual(t.queueTime);
+    expect(t.e2eLatency).toBeGreaterThanOrEqual(t.timeToFirstToken!);
+    expect(finished[0].finishReasons).toEqual(['length', 'length']);
+    await collect(engine.generate({ promptTokenIds: [4] }, params({ maxTokens: 5 }, 1)));
+    expect(finished[1].timings.interTokenLatencies).toHaveLength(4); // 5 steps gave it a token
+    const stats = engine.stats();
+    expect([stats.promptTokens, stats.generationTokens]).toEqual([4, 15]);
+    await engine.shutdown();
+  });
+
+  it('ends the stream promptly on abort (signal or break) and frees the blocks', async () => {
+    const { engine } = await setup();
+    const ac = new AbortController();
+    const seen: number[] = [];
+    let last = null;
+    for await (const c of engine.generate({ promptTokenIds: [1, 2, 3] }, params({ maxTokens: 1000 }), { signal: ac.signal })) {
+      seen.push(...c.tokenIds);
+      last = c;
+      if (seen.length === 3) ac.abort();
+    }
+    expect(seen).toHaveLength(3);
+    expect(last!.finishReason).toBe('abort');
+    expect(last!.usage).toEqual({ promptTokens: 3, completionTokens: 3, cachedPromptTokens: 0 });
+
+    let count = 0;
+    for await (const c of engine.generate({ promptTokenIds: [4, 5] }, params({ maxTokens: 1000, n: 3 }))) {
+      count += c.tokenIds.length;
+      if (count >= 4) break;
+    }
+    await collect(engine.generate({ promptTokenIds: [9] }, params({ maxTokens: 2 }))); // a step after the aborts
+    const stats = engine.stats();
+    expect([stats.numRunning, stats.numWaiting, stats.numFreeBlocks]).toEqual([0, 0, stats.numBlocks]);
+    await engine.shutdown();
+  });
+
+  it('fails only the requests of a failing step and keeps going', async () => {
+    let failAt = -1;
+    const { engine, runner } = await setup({}, {
+      beforeStep: (n) => {
+        if (n === failAt) throw new Error('device lost');
+      },
+    });
+    failAt = 2;
+    const a = collect(engine.generate({ promptTokenIds: [1, 2] }, params({ maxTokens: 8 })));
+    const b = collect(engine.generate({ promptTokenIds: [3, 4] }, params({ maxTokens: 8 })));
+    const [ra, rb] = await Promise.all([a, b]);
+    for (const r of [ra, rb]) {
+      expect(r.error).toBeInstanceOf(NativeError);
+      expect(r.error!.message).toMatch(/a model step failed \(device lost\)/);
+    }
+    const after = await collect(engine.generate({ promptTokenIds: [1, 2] }, params({ maxTokens: 8 })));
+    expect(after.error).toBeNull();
+    expect(after.tokens[0]).toEqual(expectedTokens([1, 2], 8, VOCAB, null));
+    expect(engine.stats().numFreeBlocks).toBe(engine.stats().numBlocks);
+    expect(runner.batches.length).toBeGreaterThan(8);
+    await engine.shutdown();
+  });
+
+  it('shutdown aborts everything and refuses new requests', async () => {
+    const { engine } = await setup();
+    const pending = collect(engine.generate({ promptTokenIds: [1, 2] }, params({ maxTokens: 1000 })));
+    await new Promise((r) => setTimeout(r, 5));
+    await engine.shutdown();
+    const res = await pending;
+    expect(res.finishReasons[0]).toBe('abort');
+    expect(() => engine.generate({ promptTokenIds: [1] }, params({ maxTokens: 1 }))).toThrow(AbortError);
+  });
+});
+
+describe('Engine scheduling policies', () => {
+  it("runs by priority under 'priority' and by arrival under 'fcfs'", async () => {
+    for (const policy of ['fcfs', 'priority'] as const) {
+      const { engine } = await setup({ maxNumSeqs: 1, schedulingPolicy: policy });
+      const order: string[] = [];
+      engine.onRequestFinished((r) => order.push(r.requestId));
+      const runs = [2, 0, 1].map((priority, i) =>
+        collect(engine.generate({ promptTokenIds: [i + 1] }, params({ maxTokens: 3 }), { priority, requestId: `p${priority}` })),
+      );
+      await Promise.all(runs);
+      expect(order).toEqual(policy === 'fcfs' ? ['p2', 'p0', 'p1'] : ['p0', 'p1', 'p2']);
+      await engine.shutdown();
+    }
+  });
+
+  it('keeps decoding running requests while a long prompt prefills in chunks', async () => {
+    const { engine, runner } = await setup({ maxNumBatchedTokens: 8, blockSize: 4 });
+    const first = engine.generate({ promptTokenIds: [1, 2, 3] }, params({ maxTokens: 20 }));
+    const it1 = first[Symbol.asyncIterator]();
+    await it1.next(); // the first request decodes now
+    const stepsBefore = runner.batches.length;
+    const long = collect(engine.generate({ promptTokenIds: new Array(40).fill(7) }, params({ maxTokens: 2 }, 40)));
+    const rest = collect({ [Symbol.asyncIterator]: () => it1 });
+    const [rl, rf] = await Promise.all([long, rest]);
+    expect(rl.tokens[0]).toEqual(expectedTokens(new Array(40).fill(7), 2, VOCAB, null));
+    expect([expectedTokens([1, 2, 3], 20, VOCAB, null)[0], ...rf.tokens[0]]).toEqual(expectedTokens([1, 2, 3], 20, VOCAB, null));
+    // Every step that carries a chunk of the long prompt also carries the decode token.
+    const prefills = runner.batches.slice(stepsBefore).filter((b) => b.numTokens > 2);
+    expect(prefills.length).toBe(Math.ceil(40 / 7));
+    for (const b of prefills) {
+      expect(b.numTokens).toBeLessThanOrEqual(8);
+      expect(b.numSeqs).toBe(2);
+    }
+    await engine.shutdown();
+  });
+
+  it('computes only the uncached blocks of a prompt that shares a prefix', async () => {
+    const { engine, runner } = await setup({ blockSize: 4 });
+    const prefix = Array.from({ length: 16 }, (_, i) => i + 1);
+    const a = await collect(engine.generate({ promptTokenIds: [...prefix, 30] }, params({ maxTokens: 2 }, 17)));
+    const before = engine.stats().computedTokens;
+    const b = await collect(engine.generate({ promptTokenIds: [...prefix, 31, 32] }, params({ maxTokens: 2 }, 18)));
+    // 16 cached tokens: the step computes 2 prompt tokens, then one decode token.
+    expect(engine.stats().computedTokens - before).toBe(3);
+    expect(b.usage!.cachedPromptTokens).toBe(16);
+    expect(b.tokens[0]).toEqual(expectedTokens([...prefix, 31, 32], 2, VOCAB, null));
+    expect(a.tokens[0]).toEqual(expectedTokens([...prefix, 30], 2, VOCAB, null));
+    expect(runner.batches.length).toBe(4);
+    await engine.shutdown();
+  });
+});
