@@ -190,7 +190,7 @@ describe('KvCache', () => {
           expect(kv.pool.freeQueue().length).toBe(numBlocks);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.FC_RUNS ?? 300) },
     );
   });
 });

@@ -129,7 +129,7 @@ describe('engine scheduling (context-hash model)', () => {
         expect(stats.numFreeBlocks).toBe(stats.numBlocks);
         checkPool((engine as unknown as { kv: KvCache }).kv, []);
       }),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.FC_RUNS ?? 150) },
     );
   });
 });

@@ -103,8 +103,8 @@ export class KvCache {
   }
 
   /**
-   * Makes room for the next `numNewTokens` tokens: a private copy of a shared block about to be
-   * written (its (src, dst) pair appended to `blockCopies`), then new blocks. Returns false, with
+   * Makes room for the next `numNewTokens` tokens: a private copy of a shared or cached block
+   * about to be written (its (src, dst) pair appended to `blockCopies`), then new blocks. Returns false, with
    * nothing changed, when the pool has too few blocks.
    */
   allocateSlots(seq: Sequence, numNewTokens: number, blockCopies: number[]): boolean {
@@ -162,10 +162,18 @@ export class KvCache {
     return this.pool.numUsed / this.pool.numBlocks;
   }
 
+  /**
+   * The block about to be written must be copied when others share it, and also when it is in
+   * the prefix cache: a cached block is immutable. That happens after a fork: the parent's step
+   * planned before the fork fills the shared partial block and caches it; a child left as its
+   * only owner must not overwrite it in place.
+   */
   private needsCopyOnWrite(seq: Sequence, numNewTokens: number): boolean {
     if (numNewTokens <= 0) return false;
     const i = Math.floor(seq.numComputedTokens / this.blockSize);
-    return i < seq.blockTable.length && this.pool.refCount(seq.blockTable[i]) > 1;
+    if (i >= seq.blockTable.length) return false;
+    const id = seq.blockTable[i];
+    return this.pool.refCount(id) > 1 || this.pool.hashOf(id) !== null;
   }
 
   /** Extends the sequence's hash chain to its first `count` blocks (all of known tokens). */
