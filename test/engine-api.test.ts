@@ -7,7 +7,30 @@ import type { EngineOptions, FinishedRequest } from '../lib/engine/types.js';
 import { AbortError, CapacityError, InvalidRequestError, NativeError } from '../lib/errors.js';
 import { normalizeSamplingParams, type SamplingParamsInput } from '../lib/sampling/params.js';
 import { collect } from './helpers/collect.js';
+import type { Tokenizer } from '../lib/tokenizer/types.js';
 import { ContextHashRunner, expectedTokens, type ContextHashOptions } from './helpers/context-hash-runner.js';
+
+/** Token i reads as the letter 'a' + i % 26; decoding `poison` throws (a broken tokenizer). */
+function letterTokenizer(poison: number): Tokenizer {
+  const piece = (id: number) => String.fromCharCode(97 + (id % 26));
+  return {
+    vocabSize: VOCAB,
+    bosTokenId: null,
+    eosTokenIds: [],
+    addsSpecialTokens: false,
+    hasChatTemplate: false,
+    encode: () => [],
+    decode: (ids) => {
+      if (ids.includes(poison)) throw new Error(`cannot decode token ${poison}`);
+      return ids.map(piece).join('');
+    },
+    idToToken: (id) => (id >= 0 && id < VOCAB ? piece(id) : undefined),
+    isSpecialToken: () => false,
+    applyChatTemplate: () => {
+      throw new InvalidRequestError('no chat template');
+    },
+  };
+}
 
 const VOCAB = 50;
 
@@ -162,6 +185,51 @@ describe('Engine streaming', () => {
     const res = await pending;
     expect(res.finishReasons[0]).toBe('abort');
     expect(() => engine.generate({ promptTokenIds: [1] }, params({ maxTokens: 1 }))).toThrow(AbortError);
+  });
+});
+
+describe('Engine text output', () => {
+  it('streams text, holds back a possible stop string until it is settled, and ends at one', async () => {
+    const runner = new ContextHashRunner({ vocabSize: VOCAB });
+    const prompt = [3, 4, 5];
+    const free = expectedTokens(prompt, 12, VOCAB, null);
+    const text = free.map((t) => String.fromCharCode(97 + (t % 26))).join('');
+    const engine = await Engine.create(runner, letterTokenizer(-1), { kvCacheBytes: 64 * 16 * 4 });
+    const plain = await collect(engine.generate({ promptTokenIds: prompt }, params({ maxTokens: 12 }, 3)));
+    expect(plain.texts[0]).toBe(text);
+    // A stop string that starts at the last letter and never completes: held back, then flushed.
+    const pending = await collect(engine.generate({ promptTokenIds: prompt }, params({ maxTokens: 12, stop: text.slice(-1) + '!' }, 3)));
+    expect(pending.texts[0]).toBe(text);
+    expect(pending.chunks[pending.chunks.length - 1].text).toBe(text.slice(-1));
+    const stop = text.slice(4, 6);
+    const stopped = await collect(engine.generate({ promptTokenIds: prompt }, params({ maxTokens: 12, stop }, 3)));
+    expect(stopped.texts[0]).toBe(text.slice(0, text.indexOf(stop)));
+    expect([stopped.finishReasons[0], stopped.stopReasons[0]]).toEqual(['stop', stop]);
+    await engine.shutdown();
+  });
+
+  it('a request whose text cannot be decoded fails alone', async () => {
+    const runner = new ContextHashRunner({ vocabSize: VOCAB });
+    const bad = [7, 8];
+    const poison = expectedTokens(bad, 3, VOCAB, null)[2];
+    // A prompt whose tokens and output never meet the poison token.
+    let good: number[] = [];
+    for (let a = 10; a < VOCAB; a++) {
+      good = [a, a === poison ? 1 : a];
+      if (![...good, ...expectedTokens(good, 10, VOCAB, null)].includes(poison)) break;
+    }
+    const goodTokens = expectedTokens(good, 10, VOCAB, null);
+    expect([...good, ...goodTokens]).not.toContain(poison);
+    const engine = await Engine.create(runner, letterTokenizer(poison), { kvCacheBytes: 64 * 16 * 4 });
+    const [b, g] = await Promise.all([
+      collect(engine.generate({ promptTokenIds: bad }, params({ maxTokens: 10 }, 2))),
+      collect(engine.generate({ promptTokenIds: good }, params({ maxTokens: 10 }, 2))),
+    ]);
+    expect(b.error?.message).toMatch(/cannot decode token/);
+    expect(b.tokens[0]).toHaveLength(2);
+    expect(g.error).toBeNull();
+    expect(g.tokens[0]).toEqual(goodTokens);
+    await engine.shutdown();
   });
 });
 

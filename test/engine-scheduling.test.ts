@@ -4,7 +4,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { Engine, outputSeeds } from '../lib/engine/engine.js';
+import { Engine } from '../lib/engine/engine.js';
+import { outputSeeds } from '../lib/engine/seeds.js';
 import type { KvCache } from '../lib/engine/kv-cache.js';
 import { CapacityError } from '../lib/errors.js';
 import { normalizeSamplingParams } from '../lib/sampling/params.js';

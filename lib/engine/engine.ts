@@ -2,15 +2,14 @@
 // while native code runs step N (off the JS thread), the loop already plans and builds step N+1,
 // leaving placeholders for the tokens step N is sampling. A failed step ends the requests in it
 // with a clear error and the loop goes on with everyone else.
-import { randomBytes } from 'node:crypto';
-
 import { AbortError, InvalidRequestError, NativeError, CapacityError } from '../errors.js';
 import type { SamplingParams } from '../sampling/params.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type { ModelConfig } from '../model/types.js';
 import { resolveEngineOptions, type ResolvedEngineOptions } from './engine-options.js';
 import { KvCache } from './kv-cache.js';
-import { RequestOutput, tokenFinish } from './request-output.js';
+import { RequestOutput, tokenFinish, tokenLogprob } from './request-output.js';
+import { outputSeeds } from './seeds.js';
 import { Scheduler } from './scheduler.js';
 import { createSequence, forkSequence, type Sequence } from './sequence.js';
 import type { StepResult } from './step-batch.js';
@@ -23,7 +22,6 @@ import type {
   GenerateInput,
   GenerateOptions,
   ModelRunner,
-  TokenLogprob,
 } from './types.js';
 
 type StepOutcome = { ok: true; result: StepResult } | { ok: false; error: unknown };
@@ -51,6 +49,8 @@ export class Engine {
   private generationTokens = 0;
   private computedTokens = 0;
   private closing = false;
+  /** Set when the loop itself broke (a bug, not a request's fault): every request fails with it. */
+  private fatal: Error | null = null;
   private wake: (() => void) | null = null;
   private readonly loop: Promise<void>;
 
@@ -67,7 +67,7 @@ export class Engine {
       policy: options.schedulingPolicy,
     });
     this.builder = new StepBuilder(options.blockSize);
-    this.loop = this.run();
+    this.loop = this.run().catch((e: unknown) => this.die(e));
   }
 
   /** Sizes the KV cache from the memory budget, allocates it, and starts the step loop. */
@@ -83,6 +83,7 @@ export class Engine {
    * or leaving the `for await` early ends the stream with finishReason 'abort' and frees its blocks.
    */
   generate(input: GenerateInput, params: SamplingParams, opts: GenerateOptions = {}): AsyncIterableIterator<EngineChunk> {
+    if (this.fatal) throw this.fatal;
     if (this.closing) throw new AbortError('the engine was shut down: create a new one');
     if (opts.signal?.aborted) throw new AbortError();
     const prompt = this.checkRequest(input, params);
@@ -279,9 +280,14 @@ export class Engine {
       row += s.numSamples;
       const req = this.requests.get(s.seq.requestId);
       if (s.numSamples === 0 || !req || s.seq.status === 'finished') continue;
-      const seqs = s.numSamples > 1 ? [s.seq, ...this.fork(req, s.seq)] : [s.seq];
-      for (let k = 0; k < seqs.length; k++) {
-        if (seqs[k].status !== 'finished') this.appendToken(req, seqs[k], first + k, result, inFlight.id, now);
+      try {
+        const seqs = s.numSamples > 1 ? [s.seq, ...this.fork(req, s.seq)] : [s.seq];
+        for (let k = 0; k < seqs.length; k++) {
+          if (seqs[k].status !== 'finished') this.appendToken(req, seqs[k], first + k, result, inFlight.id, now);
+        }
+      } catch (e) {
+        // Detokenizing or matching one request's output failed: that request ends, no other.
+        this.failRequest(req, e instanceof Error ? e : new Error(String(e)));
       }
     }
     return true;
@@ -348,37 +354,16 @@ export class Engine {
     }
   }
 
+  /** The step loop threw: fail every request with the cause and refuse new ones. */
+  private die(e: unknown): void {
+    this.fatal = new NativeError(`the engine's step loop failed and stopped: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    this.closing = true;
+    for (const req of [...this.requests.values()]) this.closeRequest(req, this.fatal);
+  }
+
   private wakeLoop(): void {
     const wake = this.wake;
     this.wake = null;
     wake?.();
   }
-}
-
-function tokenLogprob(result: StepResult, row: number, numTop: number): TokenLogprob {
-  const top: { token: number; logprob: number }[] = [];
-  const width = result.maxTopN;
-  for (let j = 0; j < Math.min(numTop, width); j++) {
-    const token = result.topIds[row * width + j];
-    if (token < 0) break;
-    top.push({ token, logprob: result.topLogprobs[row * width + j] });
-  }
-  return { token: result.tokens[row], logprob: result.logprobs[row], top };
-}
-
-const U64 = (1n << 64n) - 1n;
-
-/** splitmix64's finaliser: nearby inputs give unrelated seeds. */
-function mix64(x: bigint): bigint {
-  x = (x + 0x9e3779b97f4a7c15n) & U64;
-  x = ((x ^ (x >> 30n)) * 0xbf58476d1ce4e5b9n) & U64;
-  x = ((x ^ (x >> 27n)) * 0x94d049bb133111ebn) & U64;
-  return x ^ (x >> 31n);
-}
-
-/** The seed of each of the n outputs: the request's seed (mixed with the index when n > 1), or random. */
-export function outputSeeds(seed: bigint | null, n: number): bigint[] {
-  if (seed === null) return Array.from({ length: n }, () => randomBytes(8).readBigUInt64LE());
-  if (n === 1) return [seed];
-  return Array.from({ length: n }, (_, k) => mix64(seed ^ mix64(BigInt(k))));
 }

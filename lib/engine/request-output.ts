@@ -2,6 +2,7 @@
 // incremental detokenizer and the stop-string matcher), finish reasons, usage on the last chunk,
 // and the request's timings for metrics.
 import type { SamplingParams } from '../sampling/params.js';
+import type { StepResult } from './step-batch.js';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer.js';
 import { StopStringMatcher } from '../tokenizer/stop-strings.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -190,4 +191,16 @@ export class RequestOutput {
     else if (this.lastToken !== null) this.interTokenLatencies.push(now - this.lastToken);
     this.lastToken = now;
   }
+}
+
+/** The chosen token's logprob and the top `numTop` alternatives of one logit row. */
+export function tokenLogprob(result: StepResult, row: number, numTop: number): TokenLogprob {
+  const top: { token: number; logprob: number }[] = [];
+  const width = result.maxTopN;
+  for (let j = 0; j < Math.min(numTop, width); j++) {
+    const token = result.topIds[row * width + j];
+    if (token < 0) break;
+    top.push({ token, logprob: result.topLogprobs[row * width + j] });
+  }
+  return { token: result.tokens[row], logprob: result.logprobs[row], top };
 }
