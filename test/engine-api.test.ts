@@ -239,8 +239,14 @@ describe('Engine scheduling policies', () => {
       const { engine } = await setup({ maxNumSeqs: 1, schedulingPolicy: policy });
       const order: string[] = [];
       engine.onRequestFinished((r) => order.push(r.requestId));
+      if (policy === 'fcfs') expect(() => engine.generate({ promptTokenIds: [1] }, params({ maxTokens: 3 }), { priority: 1 })).toThrow(/schedulingPolicy 'priority'/);
       const runs = [2, 0, 1].map((priority, i) =>
-        collect(engine.generate({ promptTokenIds: [i + 1] }, params({ maxTokens: 3 }), { priority, requestId: `p${priority}` })),
+        collect(
+          engine.generate({ promptTokenIds: [i + 1] }, params({ maxTokens: 3 }), {
+            priority: policy === 'priority' ? priority : undefined,
+            requestId: `p${priority}`,
+          }),
+        ),
       );
       await Promise.all(runs);
       expect(order).toEqual(policy === 'fcfs' ? ['p2', 'p0', 'p1'] : ['p0', 'p1', 'p2']);

@@ -72,7 +72,7 @@ describe('engine scheduling (context-hash model)', () => {
             );
             const ac = new AbortController();
             try {
-              const stream = engine.generate({ promptTokenIds: prompt }, params, { signal: ac.signal, priority: r.priority, requestId: `r${r.i}` });
+              const stream = engine.generate({ promptTokenIds: prompt }, params, { signal: ac.signal, priority: opts.schedulingPolicy === 'priority' ? r.priority : 0, requestId: `r${r.i}` });
               results.set(r.i, collect(stream, r.n));
               aborters.set(r.i, ac);
             } catch (e) {

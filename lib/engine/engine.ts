@@ -89,8 +89,10 @@ export class Engine {
     const prompt = this.checkRequest(input, params);
     const requestId = opts.requestId ?? `req-${++this.nextRequestNumber}`;
     if (this.requests.has(requestId)) throw new InvalidRequestError(`request id ${requestId} is already running`, 'requestId');
-    const priority = this.options.schedulingPolicy === 'priority' ? (opts.priority ?? 0) : 0;
-    if (!Number.isFinite(priority)) throw new InvalidRequestError('priority must be a finite number', 'priority');
+    const priority = opts.priority ?? 0;
+    if (typeof priority !== 'number' || !Number.isFinite(priority)) throw new InvalidRequestError('priority must be a finite number', 'priority');
+    if (priority !== 0 && this.options.schedulingPolicy !== 'priority')
+      throw new InvalidRequestError(`priority ${priority} given, but the engine schedules 'fcfs': create it with schedulingPolicy 'priority'`, 'priority');
 
     const req = new RequestOutput({ requestId, prompt, params, tokenizer: this.tokenizer, onCancel: () => this.abort(requestId) });
     const seeds = outputSeeds(params.seed, params.n);
@@ -201,10 +203,12 @@ export class Engine {
         const ok = this.complete(inFlight, outcome);
         inFlight = null;
         emptyPlans = 0;
-        if (next && ok) this.builder.resolvePlaceholders(next);
-        else if (next) {
+        // Dropped when its base failed, when shutting down, or when every sequence in it ended.
+        if (next && (!ok || this.closing || next.plan.scheduled.every((s) => s.seq.status === 'finished'))) {
           this.drop(next);
           next = null;
+        } else if (next) {
+          this.builder.resolvePlaceholders(next);
         }
       } else if (!next) {
         emptyPlans++;
@@ -320,7 +324,7 @@ export class Engine {
     }
   }
 
-  /** A step planned on top of one that failed: its sequences lose what it planned and recompute. */
+  /** A step planned but never run: its sequences lose what it planned and recompute. */
   private drop(step: BuiltStep): void {
     for (const s of step.plan.scheduled) {
       this.scheduler.stepDone(s, false);
