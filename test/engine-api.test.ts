@@ -73,6 +73,20 @@ describe('Engine admission', () => {
     await engine.shutdown();
   });
 
+  it('sizes the pool from a fraction of the available memory: 0.25 on the CPU, 0.9 on a GPU', async () => {
+    const blocks = async (runner: ContextHashRunner, options: EngineOptions) => {
+      const engine = await Engine.create(runner, null, options);
+      await engine.shutdown();
+      return engine.stats().numBlocks;
+    };
+    const cpu = new ContextHashRunner({ vocabSize: VOCAB }); // 1 MiB available, 64 bytes per block of 16
+    expect(await blocks(cpu, {})).toBe(4096);
+    expect(await blocks(cpu, { kvCacheFraction: 0.5 })).toBe(8192);
+    const gpu = Object.assign(new ContextHashRunner({ vocabSize: VOCAB }), { backend: { name: 'cuda' } });
+    expect(await blocks(gpu, {})).toBe(Math.floor((0.9 * 2 ** 20) / 64));
+    await expect(Engine.create(cpu, null, { kvCacheFraction: 1.5 })).rejects.toThrow(/kvCacheFraction must be in/);
+  });
+
   it('refuses a budget that holds no block, and a maxModelLen beyond the model', async () => {
     const runner = new ContextHashRunner({ vocabSize: VOCAB, maxContext: 128 });
     await expect(Engine.create(runner, null, { kvCacheBytes: 10, blockSize: 16 })).rejects.toThrow(CapacityError);
