@@ -22,7 +22,17 @@ interface NativeModelHandle {
   availableMemory(): number;
   step(batch: StepBatch): Promise<StepResult>;
   describe(): string;
+  measureCeilings(): Promise<DeviceCeilings>;
   dispose(): void;
+}
+
+/** What the device does at best, measured on it: benchmarks report their results beside these. */
+export interface DeviceCeilings {
+  /** A large device-to-device copy: bytes read + written per second. */
+  copyBytesPerSecond: number;
+  /** A large matrix product's rate, and what was measured. */
+  matmulFlopsPerSecond: number;
+  matmulShape: string;
 }
 
 interface NativeAddon {
@@ -199,6 +209,10 @@ export class NativeModelRunner implements ModelRunner {
   /** The backend's one-line description (threads and SIMD level, or the GPU). */
   describe(): string {
     return this.native.describe();
+  }
+  /** Measures copy bandwidth and matmul rate on this backend's device (about a second). */
+  async measureCeilings(): Promise<DeviceCeilings> {
+    return this.native.measureCeilings();
   }
   kvCacheBytesPerBlock(blockSize: number): number {
     return this.native.kvCacheBytesPerBlock(blockSize);
