@@ -15,3 +15,14 @@ export {
   NativeError,
   AbortError,
 } from './errors.js';
+export {
+  createServer,
+  defaultModelName,
+  DEFAULT_MAX_BODY_BYTES,
+  ServerMetrics,
+  type ServerOptions,
+  type ListenOptions,
+  type ListeningServer,
+  type PagedInferServer,
+  type MetricsOptions,
+} from './server/index.js';
