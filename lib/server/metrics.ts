@@ -106,6 +106,8 @@ export class ServerMetrics {
     this.itl = histogram('inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', ITL_BUCKETS);
     this.e2e = histogram('e2e_request_latency_seconds', 'Histogram of e2e request latency in seconds.', REQUEST_BUCKETS);
     this.queue = histogram('request_queue_time_seconds', 'Histogram of time spent in WAITING phase for request.', REQUEST_BUCKETS);
+    // Series exist from the start (all zero), as vLLM's do, so dashboards and rate() see them.
+    for (const h of [this.ttft, this.itl, this.e2e, this.queue]) h.zero(labels);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
 
     this.unsubscribe = llm.onRequestFinished((r) => this.requestFinished(r));

@@ -3,8 +3,8 @@
 // Every request that fails gets an OpenAI-style error and the status that fits; nothing a client
 // sends reaches the process's unhandled-error paths.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -16,6 +16,7 @@ import { chatCompletions } from './chat.js';
 import { completions } from './completions.js';
 import { unixSeconds, type RouteContext } from './context.js';
 import { HttpError, sendError, toHttpError } from './errors.js';
+import { listenHttp, type HttpListener } from './listen.js';
 import { ServerMetrics, type MetricsOptions } from './metrics.js';
 import { detokenize, listModels, tokenize } from './tokens.js';
 
@@ -153,35 +154,21 @@ export function createServer(llm: LLM, options: ServerOptions = {}): PagedInferS
     sendError(res, error);
   });
 
-  const servers = new Set<http.Server>();
+  const listeners = new Set<HttpListener>();
   return {
     handler: app,
     metrics,
     modelName,
     async listen(o: ListenOptions = {}) {
-      const host = o.host ?? '127.0.0.1';
-      const server = http.createServer(app);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(o.port ?? 8000, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      servers.add(server);
-      const port = (server.address() as AddressInfo).port;
-      const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      logger.info({ url, model: modelName }, 'listening');
-      return { url, host, port, server };
+      const listener = await listenHttp(app, o.host ?? '127.0.0.1', o.port ?? 8000);
+      listeners.add(listener);
+      logger.info({ url: listener.url, model: modelName }, 'listening');
+      return { url: listener.url, host: listener.host, port: listener.port, server: listener.server };
     },
     async close() {
       metrics.close();
-      await Promise.all(
-        [...servers].map(
-          (s) => new Promise<void>((resolve) => s.close(() => resolve())),
-        ),
-      );
-      servers.clear();
+      await Promise.all([...listeners].map((l) => l.close()));
+      listeners.clear();
     },
   };
 }
