@@ -109,6 +109,8 @@ describe('bad requests (built-in model)', () => {
       [completions, { prompt: 'x', logit_bias: { '5': 10 } }, 'logit_bias'],
       [completions, { prompt: 'x', best_of: 3 }, 'best_of'],
       [completions, { prompt: 'x', suffix: 'end' }, 'suffix'],
+      [completions, { prompt: 'x', stream_options: { include_usage: true } }, 'stream_options'],
+      [chat, { messages: [{ role: 'user', content: 'x' }], top_logprobs: 2 }, 'top_logprobs'],
       [`${s.url}/detokenize`, { tokens: [1, 100000] }, 'tokens'],
     ];
     for (const [url, body, param] of cases) {
@@ -148,6 +150,21 @@ describe('bad requests (built-in model)', () => {
     expect(r.status).toBe(413);
     expectOpenAIError(r.json);
     expect(r.json.error.code).toBe('request_too_large');
+    await stillServes();
+  });
+
+  it('a body in an unknown encoding or charset: 415', async () => {
+    const body = JSON.stringify({ prompt: 'x', max_tokens: 2 });
+    for (const headers of [{ 'content-encoding': 'bogus' }, { 'content-type': 'application/json; charset=latin1' }]) {
+      const r = await postJson(completions, body, headers);
+      expect(r.status, JSON.stringify(headers)).toBe(415);
+      expectOpenAIError(r.json);
+      expect(r.json.error.code).toBe('unsupported_media_type');
+    }
+    // gzip is read like any client may send it.
+    const { gzipSync } = await import('node:zlib');
+    const zipped = await fetch(completions, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: gzipSync(body) });
+    expect(zipped.status).toBe(200);
     await stillServes();
   });
 

@@ -214,3 +214,20 @@ describe.skipIf(!HAVE_SHARED)(sharedTitle('/tokenize of chat messages (llama-tin
     expect(r.json.token_strs.join('')).toBe('▁[INST]▁Name▁a▁colour.▁[/INST]');
   });
 });
+
+describe('shutting down the model under the server', () => {
+  it('a client still waiting for a non-streamed answer gets 503, and the server does not crash', async () => {
+    const s = await startServer();
+    const waiting = postJson(`${s.url}/v1/completions`, { prompt: 'Once upon a time', max_tokens: 2000, ignore_eos: true });
+    await waitFor(() => s.llm.stats().numRunning === 1);
+    await s.llm.close();
+    const r = await waiting;
+    expect(r.status).toBe(503);
+    expect(r.json.error).toMatchObject({ type: 'server_error', code: 'aborted' });
+    // New requests are refused the same way while the server itself keeps answering.
+    const after = await postJson(`${s.url}/v1/completions`, { prompt: 'x', max_tokens: 2 });
+    expect(after.status).toBe(503);
+    expect((await fetch(`${s.url}/health`)).status).toBe(200);
+    await s.server.close();
+  });
+});

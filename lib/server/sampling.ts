@@ -24,7 +24,9 @@ type Common = Pick<
   | 'best_of'
 >;
 
-function commonParams(body: Common): SamplingParamsInput {
+function commonParams(body: Common & Pick<ChatCompletionRequest, 'stream' | 'stream_options'>): SamplingParamsInput {
+  if (body.stream_options && !body.stream)
+    throw new HttpError(400, 'stream_options can only be given when stream is true', 'stream_options');
   if (body.logit_bias && Object.keys(body.logit_bias).length > 0)
     throw new HttpError(400, 'logit_bias is not supported by this server', 'logit_bias');
   if (body.best_of !== undefined && body.best_of !== null && body.best_of !== (body.n ?? 1))
