@@ -3,11 +3,9 @@
 import path from 'node:path';
 
 import { Command, Option } from 'commander';
-import { pino } from 'pino';
 
 import { InvalidRequestError } from '../errors.js';
 import { loadModel } from '../load.js';
-import { createServer, defaultModelName } from '../server/index.js';
 import { addModelOptions, loadOptions, type ModelCliOptions, parseInteger } from './common.js';
 import { loadProgress } from './progress.js';
 
@@ -33,6 +31,8 @@ export function serveCommand(): Command {
     .option('--max-body-bytes <n>', 'largest request body accepted', parseInteger('--max-body-bytes', 1))
     .action(async (o: ServeCliOptions) => {
       if (o.port > 65535) throw new InvalidRequestError(`--port must be at most 65535, got ${o.port}`);
+      // Loaded here, not at the top: the other commands need none of the HTTP stack.
+      const [{ pino }, { createServer, defaultModelName }] = await Promise.all([import('pino'), import('../server/index.js')]);
       const logger = pino({ level: o.logLevel });
       const progress = loadProgress('loading');
       const llm = await loadModel(o.model, { ...loadOptions(o), onProgress: progress.onProgress });
