@@ -20,6 +20,7 @@ interface NativeModelHandle {
   kvCacheBytesPerBlock(blockSize: number): number;
   initKvCache(numBlocks: number, blockSize: number): void;
   availableMemory(): number;
+  weightBytes(): number;
   step(batch: StepBatch): Promise<StepResult>;
   describe(): string;
   measureCeilings(): Promise<DeviceCeilings>;
@@ -219,6 +220,10 @@ export class NativeModelRunner implements ModelRunner {
   }
   availableMemory(): number {
     return this.native.availableMemory();
+  }
+  /** Bytes of the weights as the device holds them (after any conversion on upload). */
+  weightBytes(): number {
+    return this.native.weightBytes();
   }
   initKvCache(numBlocks: number, blockSize: number): void {
     try {

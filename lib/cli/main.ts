@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { PagedInferError } from '../errors.js';
+import { benchCommand } from './bench.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
 import { serveCommand } from './serve.js';
@@ -15,6 +16,7 @@ const program = new Command('pagedinfer')
 program.addCommand(generateCommand());
 program.addCommand(infoCommand());
 program.addCommand(serveCommand());
+program.addCommand(benchCommand());
 
 try {
   await program.parseAsync(process.argv);
