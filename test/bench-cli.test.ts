@@ -41,6 +41,18 @@ describe('pagedinfer bench', () => {
     expect(j.decodeTokensPerSecond).toBeGreaterThan(0);
   });
 
+  it('serving: starts pagedinfer serve and measures TTFT / TPOT / ITL from the stream', () => {
+    const file = path.join(dir, 'serving.json');
+    const out = bench(['serving', '--num-prompts', '12', '--input-len', '16', '--output-len', '8', '--request-rate', '40', '--goodput', 'ttft:60000', '--output-json', file]);
+    expect(out).toMatch(/TTFT/);
+    const j = JSON.parse(readFileSync(file, 'utf8'));
+    expect(j.completed).toBe(12);
+    expect(j.failed).toBe(0);
+    expect(j.goodput).toBeCloseTo(j.requestThroughput, 5);  // a 60 s objective: every request meets it
+    expect(j.ttft.median).toBeGreaterThan(0);
+    expect(j.itl.p99).toBeGreaterThanOrEqual(j.itl.median);
+  });
+
   it('latency --cold: process start to first token', () => {
     const out = bench(['latency', '--cold', '--input-len', '8']);
     expect(out).toMatch(/cold start: process start to first token .* [\d.]+ s/);
