@@ -1,8 +1,9 @@
 # node-gyp build of the CPU addon, for machines with a C++17 compiler but no CMake (the install hook
-# falls back to it; `npm run build:gyp` runs it by hand). It mirrors CMakeLists.txt: the same sources,
-# the same defines, and native/cpu/simd_kernels.cpp compiled once per instruction set (one static
-# library per level, since gyp gives per-file flags only per target), picked at run time by
-# native/cpu/simd_dispatch.cpp. The CUDA addon is built by CMake only.
+# falls back to it; `npm run build:gyp` runs it by hand, replacing build/). It mirrors CMakeLists.txt:
+# the same sources (test/package-gyp-sources.test.ts keeps the two lists equal), the same defines,
+# and the SIMD kernel files compiled once per instruction set (one static library per level, since
+# gyp gives per-file flags only per target), picked at run time by native/cpu/simd_dispatch.cpp.
+# The CUDA addon is built by CMake only.
 {
   'variables': {
     # x86-64 gets the baseline, AVX2 and AVX-512 variants; other architectures the baseline alone.
@@ -23,7 +24,7 @@
     {
       'target_name': 'pagedinfer_simd_baseline',
       'type': 'static_library',
-      'sources': ['native/cpu/simd_kernels.cpp'],
+      'sources': ['native/cpu/simd_kernels.cpp', 'native/cpu/simd_quant.cpp'],
       'defines': ['PAGEDINFER_SIMD_LEVEL=baseline'],
     },
     {
@@ -36,6 +37,7 @@
         'native/core/mapped_file.cpp',
         'native/core/model.cpp',
         'native/core/sampler.cpp',
+        'native/core/random_blocks.cpp',
         'native/cpu/thread_pool.cpp',
         'native/cpu/cpu_backend.cpp',
         'native/cpu/matmul.cpp',
@@ -44,6 +46,7 @@
         'native/cpu/rope_cache.cpp',
         'native/cpu/attention.cpp',
         'native/cpu/sampling.cpp',
+        'native/cpu/ceilings.cpp',
         'native/cpu/simd_dispatch.cpp',
         'native/addon/addon.cpp',
         'native/addon/model_wrap.cpp',
@@ -73,14 +76,14 @@
         {
           'target_name': 'pagedinfer_simd_avx2',
           'type': 'static_library',
-          'sources': ['native/cpu/simd_kernels.cpp'],
+          'sources': ['native/cpu/simd_kernels.cpp', 'native/cpu/simd_quant.cpp'],
           'defines': ['PAGEDINFER_SIMD_LEVEL=avx2'],
           'cflags_cc': ['-mavx2', '-mfma', '-mf16c'],
         },
         {
           'target_name': 'pagedinfer_simd_avx512',
           'type': 'static_library',
-          'sources': ['native/cpu/simd_kernels.cpp'],
+          'sources': ['native/cpu/simd_kernels.cpp', 'native/cpu/simd_quant.cpp'],
           'defines': ['PAGEDINFER_SIMD_LEVEL=avx512'],
           'cflags_cc': ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx2', '-mfma', '-mf16c', '-Wno-maybe-uninitialized'],
         },

@@ -1,5 +1,18 @@
-// The public API. (The engine's loadModel / generate join here as they land.)
-export { formatRuntimeInfo, getRuntimeInfo } from './runtime-info.js';
-export type { CpuInfo, GpuInfo, RuntimeInfo } from './runtime-info.js';
-export type { BackendName, BackendRequest } from './addon/types.js';
-export * from './errors.js';
+// pagedinfer's public API.
+export { loadModel, readModelSource, type LoadModelOptions, type ModelSource } from './load.js';
+export { LLM, type Prompt, type GenerationChunk, type GenerationOutput, type GenerationResult, type ModelInfo } from './llm.js';
+export type { SamplingParamsInput, SamplingParams } from './sampling/params.js';
+export type { ChatMessage, Tokenizer } from './tokenizer/types.js';
+export type { EngineOptions, EngineStats, EngineChunk, FinishReason, TokenLogprob, RequestTimings, FinishedRequest } from './engine/types.js';
+export type { ModelConfig, ModelSpec } from './model/types.js';
+export { selectBackend, type BackendName, type BackendRequest, type BackendSelection, type DeviceCeilings } from './native.js';
+export { formatRuntimeInfo, getRuntimeInfo, type CpuInfo, type GpuInfo, type RuntimeInfo } from './runtime-info.js';
+export {
+  PagedInferError,
+  ModelLoadError,
+  UnsupportedArchitectureError,
+  InvalidRequestError,
+  CapacityError,
+  NativeError,
+  AbortError,
+} from './errors.js';

@@ -2,13 +2,13 @@
 // wrapped as the engine's ModelRunner. The runner keeps the selection, so which addon runs, and
 // why, is always at hand.
 import { type BackendSelection, selectBackend } from './addon/select.js';
-import type { BackendRequest, NativeModelHandle } from './addon/types.js';
+import type { BackendRequest, DeviceCeilings, NativeModelHandle } from './addon/types.js';
 import type { ModelRunner } from './engine/types.js';
 import type { StepBatch, StepResult } from './engine/step-batch.js';
 import { CapacityError, ModelLoadError, NativeError, PagedInferError } from './errors.js';
 import { DTYPE_CODES, type ModelConfig, type ModelSpec, type WeightDType } from './model/types.js';
 
-export type { BackendName, BackendRequest } from './addon/types.js';
+export type { BackendName, BackendRequest, DeviceCeilings } from './addon/types.js';
 export type { BackendSelection } from './addon/select.js';
 export { selectBackend } from './addon/select.js';
 
@@ -108,6 +108,10 @@ export class NativeModelRunner implements ModelRunner {
   /** The backend's one-line description (threads and SIMD level, or the GPU). */
   describe(): string {
     return this.native.describe();
+  }
+  /** Measures copy bandwidth and matmul rate on this backend's device (about a second). */
+  async measureCeilings(): Promise<DeviceCeilings> {
+    return this.native.measureCeilings();
   }
   kvCacheBytesPerBlock(blockSize: number): number {
     return this.native.kvCacheBytesPerBlock(blockSize);

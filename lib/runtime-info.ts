@@ -110,10 +110,9 @@ function cudaLine(state: CudaAddonState): string {
   }
 }
 
-/** The report `pagedinfer info` prints: one "label: value" line each. */
-export function formatRuntimeInfo(info: RuntimeInfo): string {
-  const lines: [string, string][] = [
-    ['pagedinfer', `${info.package.version} (${info.platform}, Node.js ${info.node})`],
+/** The report as [label, value] rows: backend and why, the addon file, the CUDA addon, GPU, CPU kernels. */
+export function runtimeInfoRows(info: RuntimeInfo): [string, string][] {
+  const rows: [string, string][] = [
     ['backend', `${info.backend} (${info.reason})`],
     ['addon', `${info.addon.path} (${info.addon.source})`],
     ['CUDA addon', cudaLine(info.cudaAddon)],
@@ -121,12 +120,18 @@ export function formatRuntimeInfo(info: RuntimeInfo): string {
   if (info.gpu) {
     const g = info.gpu;
     const extra = [g.computeCapability && `compute ${g.computeCapability}`, g.memoryBytes && gib(g.memoryBytes)].filter(Boolean);
-    lines.push(['GPU', extra.length ? `${g.name} (${extra.join(', ')})` : g.name]);
-    if (g.driverVersion) lines.push(['driver', g.driverVersion]);
-    if (g.cudaRuntimeVersion) lines.push(['CUDA runtime', `${g.cudaRuntimeVersion} (linked statically)`]);
-    lines.push(['cuBLASLt', g.cublasLt ?? 'not found']);
+    rows.push(['GPU', extra.length ? `${g.name} (${extra.join(', ')})` : g.name]);
+    if (g.driverVersion) rows.push(['driver', g.driverVersion]);
+    if (g.cudaRuntimeVersion) rows.push(['CUDA runtime', `${g.cudaRuntimeVersion} (linked statically)`]);
+    rows.push(['cuBLASLt', g.cublasLt ?? 'not found']);
   }
-  if (info.cpu) lines.push(['CPU kernels', `${info.cpu.simd}, ${info.cpu.cores} cores`]);
-  const width = Math.max(...lines.map(([k]) => k.length));
-  return lines.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n');
+  if (info.cpu) rows.push(['CPU kernels', `${info.cpu.simd}, ${info.cpu.cores} cores`]);
+  return rows;
+}
+
+/** The report as text, one "label: value" line each, headed by pagedinfer's version and platform. */
+export function formatRuntimeInfo(info: RuntimeInfo): string {
+  const rows: [string, string][] = [['pagedinfer', `${info.package.version} (${info.platform}, Node.js ${info.node})`], ...runtimeInfoRows(info)];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n');
 }

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } fro
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { CJS_CONSUMER, ESM_CONSUMER, TS_CJS_CONSUMER, TS_ESM_CONSUMER } from './helpers/greedy-consumer.js';
+import { CJS_CONSUMER, ESM_CONSUMER, TS_CJS_CONSUMER, TS_ESM_CONSUMER } from './helpers/consumers.js';
 import {
   envWithPath,
   filteredPath,
@@ -42,7 +42,7 @@ describe('the npm package, installed from its tarball without build tools', () =
     tarball = packPackage(scratchDir('pack'));
     env = envWithPath(filteredPath((name) => USER_TOOLS.has(name)));
     ({ app, log: installLog } = installTarball(tarball.file, env));
-    writeFileSync(path.join(app, 'consumer.mjs'), ESM_CONSUMER);
+    writeFileSync(path.join(app, 'consumer.mjs'), ESM_CONSUMER);  // top-level await: an ES module
     writeFileSync(path.join(app, 'consumer.cjs'), CJS_CONSUMER);
     console.log(`pagedinfer tarball: ${(tarball.size / 1024).toFixed(0)} KiB packed, ${(tarball.unpackedSize / 1024).toFixed(0)} KiB unpacked, ${tarball.files.length} files`);
   }, 600_000);
@@ -72,6 +72,8 @@ describe('the npm package, installed from its tarball without build tools', () =
       'dist/cjs/index.d.ts',
       'dist/cjs/package.json',
       'presets/tiny-llama.json',
+      'models/stories260K.gguf',
+      'dist/cli/main.js',
       'CMakeLists.txt',
       'binding.gyp',
       'scripts/install.mjs',
@@ -111,19 +113,33 @@ describe('the npm package, installed from its tarball without build tools', () =
     expect(info.addon.path).toContain(path.join('node_modules', 'pagedinfer', 'prebuilds'));
   });
 
-  it('runs a model through the installed package, the same tokens by import and by require', () => {
+  it('generates with the built-in model through the public API, the same text by import and by require', () => {
     const esm = node(['consumer.mjs']);
     const cjs = node(['consumer.cjs']);
     expect(esm.status, esm.stderr).toBe(0);
     expect(cjs.status, cjs.stderr).toBe(0);
-    const a = jsonLine(esm.stdout) as { run: { ids: number[]; finite: boolean; vocab: number; backend: string; addonPath: string } };
+    const a = jsonLine(esm.stdout) as { text: string; ids: number[]; backend: string; addonPath: string };
     const b = jsonLine(cjs.stdout) as typeof a;
-    expect(a.run.finite).toBe(true);
-    expect(a.run.vocab).toBe(JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'presets', 'tiny-llama.json'), 'utf8')).vocab_size);
-    expect(a.run.ids).toHaveLength(6);
-    expect(new Set(a.run.ids).size).toBeGreaterThan(1);
-    expect(b.run.ids).toEqual(a.run.ids);
-    expect(a.run.addonPath).toContain(path.join('node_modules', 'pagedinfer', 'prebuilds'));
+    expect(a.ids).toHaveLength(16);
+    expect(a.text).toMatch(/^, there was a little girl named Lily/);
+    expect(b.text).toBe(a.text);
+    expect(b.ids).toEqual(a.ids);
+    expect(a.backend).toBe('cpu');
+    expect(a.addonPath).toBe(path.join(installedRoot(app), 'prebuilds', 'linux-x64', 'pagedinfer_cpu.node'));
+  });
+
+  it('`npx pagedinfer generate` runs the built-in model', () => {
+    const r = run('npx', ['--offline', 'pagedinfer', 'generate', 'Once upon a time', '--max-tokens', '30', '--temperature', '0'], { cwd: app, env });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Once upon a time, there was a little girl named Lily/);
+  });
+
+  it('`npx pagedinfer info` says which addon runs and why, and the SIMD level', () => {
+    const r = run('npx', ['--offline', 'pagedinfer', 'info'], { cwd: app, env });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^backend +cpu \(no GPU support in this installation: it has no CUDA addon \(pagedinfer_cuda\.node\)\)$/m);
+    expect(r.stdout).toContain(`addon         ${path.join(installedRoot(app), 'prebuilds', 'linux-x64', 'pagedinfer_cpu.node')} (prebuilt)`);
+    expect(r.stdout).toMatch(/^CPU kernels +(avx512|avx2|baseline), \d+ cores$/m);
   });
 
   it('TypeScript resolves the types of both formats (exports map, skipLibCheck off)', () => {

@@ -17,7 +17,17 @@ export interface NativeModelHandle {
   availableMemory(): number;
   step(batch: StepBatch): Promise<StepResult>;
   describe(): string;
+  measureCeilings(): Promise<DeviceCeilings>;
   dispose(): void;
+}
+
+/** What the device does at best, measured on it: benchmarks report their results beside these. */
+export interface DeviceCeilings {
+  /** A large device-to-device copy: bytes read + written per second. */
+  copyBytesPerSecond: number;
+  /** A large matrix product's rate, and what was measured. */
+  matmulFlopsPerSecond: number;
+  matmulShape: string;
 }
 
 /**

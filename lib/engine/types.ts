@@ -14,6 +14,8 @@ export interface ModelRunner {
   initKvCache(numBlocks: number, blockSize: number): void;
   /** One step; one at a time. */
   step(batch: StepBatch): Promise<StepResult>;
+  /** Which backend runs it ('cpu', 'cuda', ...): picks the default kvCacheFraction. Absent: treated as the CPU. */
+  readonly backend?: { readonly name: string };
 }
 
 export interface EngineOptions {
@@ -69,12 +71,33 @@ export interface EngineChunk {
   usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number } | null;
 }
 
+/** Per-request latencies for metrics, all in seconds (as vLLM reports them to Prometheus). */
 export interface RequestTimings {
+  /** Wall-clock arrival, seconds since the Unix epoch. */
   arrivalTime: number;
+  /** From arrival to the first step that ran the request (to its end when it never ran). */
   queueTime: number;
+  /** From arrival to the first generated token. */
   timeToFirstToken: number | null;
+  /** Between consecutive steps that gave the request tokens (all of its n outputs together). */
   interTokenLatencies: number[];
+  /** From arrival to the end. */
   e2eLatency: number | null;
+}
+
+/** What the engine reports when a request ends, for metrics and logs. */
+export interface FinishedRequest {
+  requestId: string;
+  promptTokens: number;
+  completionTokens: number;
+  cachedPromptTokens: number;
+  /** Of each of the n outputs. */
+  finishReasons: FinishReason[];
+  /** Times one of its sequences was preempted (recomputed later). */
+  numPreemptions: number;
+  timings: RequestTimings;
+  /** Set when the request failed (a native step error); its iterator threw it. */
+  error: Error | null;
 }
 
 export interface EngineStats {
@@ -83,9 +106,16 @@ export interface EngineStats {
   kvCacheUsage: number;
   numBlocks: number;
   numFreeBlocks: number;
+  /** Prompt tokens looked up in the prefix cache at admission (vLLM counts tokens too). */
   prefixCacheQueries: number;
+  /** Of those, tokens whose KV was found. */
   prefixCacheHits: number;
   numPreemptions: number;
+  /** Prompt tokens of the requests that started (cached ones included). */
   promptTokens: number;
+  /** Tokens sampled. */
   generationTokens: number;
+  /** Tokens the native steps computed (prefill chunks and decodes; a prefix-cache hit saves these). */
+  computedTokens: number;
+  numSteps: number;
 }

@@ -183,6 +183,24 @@ class StepWorker : public PromiseWorker {
   Napi::ObjectReference batchRef_;
 };
 
+class CeilingsWorker : public PromiseWorker {
+ public:
+  using PromiseWorker::PromiseWorker;
+
+ protected:
+  void Run() override { ceilings_ = owner_->model()->backend().measureCeilings(); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("copyBytesPerSecond", ceilings_.copyBytesPerSecond);
+    r.Set("matmulFlopsPerSecond", ceilings_.matmulFlopsPerSecond);
+    r.Set("matmulShape", ceilings_.matmulShape);
+    return r;
+  }
+
+ private:
+  DeviceCeilings ceilings_;
+};
+
 }  // namespace
 
 Napi::Function NativeModel::Init(Napi::Env env) {
@@ -195,6 +213,7 @@ Napi::Function NativeModel::Init(Napi::Env env) {
                          InstanceMethod("availableMemory", &NativeModel::AvailableMemory),
                          InstanceMethod("step", &NativeModel::Step),
                          InstanceMethod("describe", &NativeModel::Describe),
+                         InstanceMethod("measureCeilings", &NativeModel::MeasureCeilings),
                          InstanceMethod("dispose", &NativeModel::Dispose),
                      });
 }
@@ -293,6 +312,15 @@ Napi::Value NativeModel::Step(const Napi::CallbackInfo& info) {
 Napi::Value NativeModel::Describe(const Napi::CallbackInfo& info) {
   if (!model_) return Napi::String::New(info.Env(), "disposed");
   return Napi::String::New(info.Env(), model_->backend().describe());
+}
+
+Napi::Value NativeModel::MeasureCeilings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  requireIdle(env);
+  auto* worker = new CeilingsWorker(env, this);
+  busy = true;
+  worker->Queue();
+  return worker->promise();
 }
 
 Napi::Value NativeModel::Dispose(const Napi::CallbackInfo& info) {

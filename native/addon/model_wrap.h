@@ -29,6 +29,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value AvailableMemory(const Napi::CallbackInfo& info);
   Napi::Value Step(const Napi::CallbackInfo& info);
   Napi::Value Describe(const Napi::CallbackInfo& info);
+  Napi::Value MeasureCeilings(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Model& requireIdle(Napi::Env env);
 

@@ -39,6 +39,14 @@ struct RopeShape {
   int headDim = 0;
 };
 
+// What the device can do at best, measured on it (not datasheet numbers): benchmarks put their
+// results beside these.
+struct DeviceCeilings {
+  double copyBytesPerSecond = 0;    // a large device-to-device copy, bytes read + written
+  double matmulFlopsPerSecond = 0;  // a large matrix product in the model's precision
+  std::string matmulShape;          // what was measured, e.g. "bf16 8192x8192x8192 cuBLASLt"
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -53,6 +61,8 @@ class Backend {
   virtual void release(void* p) = 0;
   // Bytes the backend could still allocate (device memory left, or a host estimate).
   virtual size_t availableMemory() const = 0;
+  // Measures the copy bandwidth and the matmul rate (takes about a second).
+  virtual DeviceCeilings measureCeilings() = 0;
   // Host <-> device copies of raw bytes (tests and debugging; the step path avoids them).
   virtual void upload(void* dst, const void* src, size_t bytes) = 0;
   virtual void download(void* dst, const void* src, size_t bytes) = 0;

@@ -9,6 +9,7 @@
 #include "../core/errors.h"
 #include "../core/quant.h"
 #include "../core/random.h"
+#include "../core/random_blocks.h"
 #include "simd_kernels.h"
 
 namespace pagedinfer {
@@ -85,11 +86,17 @@ Weight CpuBackend::loadWeight(const HostTensor& t, bool asMatrix) {
 }
 
 Weight CpuBackend::randomWeight(DType dtype, int64_t rows, int64_t cols, uint64_t seed, float offset, float scale) {
-  if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
-    throw InvalidArgumentError(std::string("dummy weights of type ") + dtypeName(dtype) + " are not supported");
-  size_t elemBytes = dtype == DType::F32 ? 4 : 2;
-  void* data = alignedAlloc(size_t(rows * cols) * elemBytes);
+  if (cols % dtypeBlockElems(dtype) != 0)
+    throw InvalidArgumentError(std::string("dummy weights: ") + std::to_string(cols) + " columns do not fill whole " +
+                               dtypeName(dtype) + " blocks");
+  const int64_t rowBytes = dtypeRowBytes(dtype, cols);
+  void* data = alignedAlloc(size_t(rows * rowBytes));
   pool_->parallelFor(rows, 16, [&](int64_t r0, int64_t r1) {
+    if (dtypeIsQuantized(dtype)) {
+      const int64_t perRow = cols / dtypeBlockElems(dtype);
+      fillRandomBlocks(dtype, static_cast<uint8_t*>(data) + r0 * rowBytes, r0 * perRow, (r1 - r0) * perRow, seed, scale);
+      return;
+    }
     for (int64_t r = r0; r < r1; r++) {
       for (int64_t c = 0; c < cols; c++) {
         int64_t i = r * cols + c;

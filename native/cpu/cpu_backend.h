@@ -25,6 +25,7 @@ class CpuBackend : public Backend {
   void* alloc(size_t bytes) override;
   void release(void* p) override;
   size_t availableMemory() const override;
+  DeviceCeilings measureCeilings() override;
   void upload(void* dst, const void* src, size_t bytes) override;
   void download(void* dst, const void* src, size_t bytes) override;
 

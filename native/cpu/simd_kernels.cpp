@@ -165,9 +165,11 @@ void attend(float* out, const float* q, const float* kc, const float* vc, const 
 
 }  // namespace
 
+QuantKernels quantKernels();  // simd_quant.cpp
+
 const Kernels& kernels() {
   static const Kernels k{PAGEDINFER_STR(PAGEDINFER_SIMD_LEVEL), dotTile<WeightFormat::F32>, dotTile<WeightFormat::BF16>,
-                         dotTile<WeightFormat::F16>, attend};
+                         dotTile<WeightFormat::F16>, attend, quantKernels()};
   return k;
 }
 

@@ -15,12 +15,30 @@ using DotTileFn = void (*)(const float* x, int64_t T, int64_t K, const void* w, 
 using AttendFn = void (*)(float* out, const float* q, const float* kc, const float* vc, const int32_t* blockTable,
                           int blockSize, int ctx, int kvStride, int headDim, float scale, float* scores);
 
+// Quantized weights multiply int8 by int8: activations are quantized to 8 bits per 32-element
+// block (scale da, sum sa of the int8 values), weight rows are unpacked to int8 with a float
+// scale per 16 elements and, for K-quants, a float min per 32, so every weight type reduces to
+//   row . x = sum_b da[b] * (scale[2b] * q.qa over the first 16 + scale[2b+1] * ... the next 16)
+//             - sum_b min[b] * da[b] * sa[b].
+using QuantizeActFn = void (*)(const float* x, int64_t K, int8_t* qa, float* da, int32_t* sa);
+using UnpackFn = void (*)(const void* row, int64_t K, int8_t* q, float* scale16, float* min32);
+// out[t * ldOut + r] for T quantized activation rows and nRows unpacked weight rows.
+using DotTileQFn = void (*)(const int8_t* qa, const float* da, const int32_t* sa, int64_t T, int64_t K, const int8_t* qw,
+                            const float* scale16, const float* min32, int nRows, float* out, int64_t ldOut);
+
+struct QuantKernels {
+  QuantizeActFn quantizeAct;
+  UnpackFn unpackQ8_0, unpackQ4_0, unpackQ4_K, unpackQ5_K, unpackQ6_K;
+  DotTileQFn dotTile;
+};
+
 struct Kernels {
   const char* level;
   DotTileFn dotTileF32;
   DotTileFn dotTileBF16;
   DotTileFn dotTileF16;
   AttendFn attend;
+  QuantKernels quant;
 };
 
 // The best compilation this CPU runs.

@@ -1,0 +1,73 @@
+// EngineOptions checked and completed, and the KV pool sized from a memory budget: the number of
+// blocks is what the budget holds, never a fixed count of sequences.
+import { CapacityError, InvalidRequestError } from '../errors.js';
+import { DEFAULT_BLOCK_SIZE } from './kv-cache.js';
+import type { SchedulingPolicy } from './scheduler.js';
+import type { EngineOptions, ModelRunner } from './types.js';
+
+export interface ResolvedEngineOptions {
+  blockSize: number;
+  numBlocks: number;
+  kvCacheBytes: number;
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  maxModelLen: number;
+  enablePrefixCaching: boolean;
+  schedulingPolicy: SchedulingPolicy;
+}
+
+/** vLLM's gpu_memory_utilization default; on the CPU the KV cache shares memory with everything else. */
+const GPU_KV_FRACTION = 0.9;
+const CPU_KV_FRACTION = 0.25;
+/** Slots are int32 in the StepBatch. */
+const MAX_SLOTS = 2 ** 31 - 1;
+
+function positiveInt(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+    throw new InvalidRequestError(`engine option ${name} must be a positive integer, got ${JSON.stringify(value)}`, name);
+  return value;
+}
+
+export function resolveEngineOptions(runner: ModelRunner, options: EngineOptions = {}): ResolvedEngineOptions {
+  const blockSize = positiveInt('blockSize', options.blockSize, DEFAULT_BLOCK_SIZE);
+  const maxContext = runner.config.maxContext;
+  const maxModelLen = positiveInt('maxModelLen', options.maxModelLen, maxContext);
+  if (maxModelLen > maxContext)
+    throw new InvalidRequestError(
+      `engine option maxModelLen is ${maxModelLen}, beyond the model's context of ${maxContext}: leave it out or lower it`,
+      'maxModelLen',
+    );
+  const maxNumSeqs = positiveInt('maxNumSeqs', options.maxNumSeqs, 256);
+  const maxNumBatchedTokens = positiveInt('maxNumBatchedTokens', options.maxNumBatchedTokens, 2048);
+  const policy = options.schedulingPolicy ?? 'fcfs';
+  if (policy !== 'fcfs' && policy !== 'priority')
+    throw new InvalidRequestError(`engine option schedulingPolicy must be 'fcfs' or 'priority', got ${JSON.stringify(policy)}`, 'schedulingPolicy');
+
+  const bytesPerBlock = runner.kvCacheBytesPerBlock(blockSize);
+  let kvCacheBytes: number;
+  if (options.kvCacheBytes !== undefined) {
+    kvCacheBytes = positiveInt('kvCacheBytes', options.kvCacheBytes, 0);
+  } else {
+    const onGpu = runner.backend !== undefined && runner.backend.name !== 'cpu';
+    const fraction = options.kvCacheFraction ?? (onGpu ? GPU_KV_FRACTION : CPU_KV_FRACTION);
+    if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 1))
+      throw new InvalidRequestError(`engine option kvCacheFraction must be in (0, 1], got ${JSON.stringify(fraction)}`, 'kvCacheFraction');
+    kvCacheBytes = Math.floor(fraction * runner.availableMemory());
+  }
+  const numBlocks = Math.min(Math.floor(kvCacheBytes / bytesPerBlock), Math.floor(MAX_SLOTS / blockSize));
+  if (numBlocks < 1)
+    throw new CapacityError(
+      `a KV cache of ${kvCacheBytes} bytes holds no block of ${blockSize} tokens (${bytesPerBlock} bytes each): raise kvCacheBytes or kvCacheFraction`,
+    );
+  return {
+    blockSize,
+    numBlocks,
+    kvCacheBytes: numBlocks * bytesPerBlock,
+    maxNumSeqs,
+    maxNumBatchedTokens,
+    maxModelLen,
+    enablePrefixCaching: options.enablePrefixCaching ?? true,
+    schedulingPolicy: policy,
+  };
+}
