@@ -195,6 +195,8 @@ describe('choosing the backend', () => {
     // The option wins over the variable.
     expect(chooseBackend('cpu', never, { PAGEDINFER_BACKEND: 'cuda' }).selection.reason).toBe("forced by the backend option ('cpu')");
     expect(chooseBackend('cuda', loader(H100), { PAGEDINFER_BACKEND: 'cpu' }).selection).toMatchObject({ name: 'cuda', reason: "forced by the backend option ('cuda')" });
+    // 'auto' (the CLI's default) leaves the choice to the variable.
+    expect(chooseBackend('auto', never, { PAGEDINFER_BACKEND: 'cpu' }).selection.reason).toBe('forced by PAGEDINFER_BACKEND=cpu');
   });
 
   it('forced to CUDA without a GPU or without the addon: an error that says which and what to do', () => {

@@ -1,5 +1,5 @@
-// Which addon runs: the `backend` option, else PAGEDINFER_BACKEND, else CUDA when the CUDA addon
-// loads and sees a GPU, else the CPU. The choice always comes with a one-line reason, so a user can
+// Which addon runs: the `backend` option ('cpu' or 'cuda'), else PAGEDINFER_BACKEND, else CUDA when
+// the CUDA addon loads and sees a GPU, else the CPU. The choice always comes with a one-line reason, so a user can
 // see what they run on and why (`pagedinfer info`, getRuntimeInfo()).
 import { NativeError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
@@ -39,11 +39,11 @@ export interface Selected {
 export type AddonLoader = (name: BackendName) => AddonLoadResult;
 
 function parseRequest(requested: BackendRequest | undefined, env: NodeJS.ProcessEnv): { choice: BackendRequest; by: RequestedBy } {
-  if (requested !== undefined) {
-    if (!['auto', 'cpu', 'cuda'].includes(requested))
-      throw new NativeError(`unknown backend "${String(requested)}" in the backend option (use auto, cpu or cuda)`);
-    return { choice: requested, by: requested === 'auto' ? 'default' : 'the backend option' };
-  }
+  if (requested !== undefined && !['auto', 'cpu', 'cuda'].includes(requested))
+    throw new NativeError(`unknown backend "${String(requested)}" in the backend option (use auto, cpu or cuda)`);
+  // 'auto' is what callers pass when they do not choose (the CLI's default): the variable still
+  // applies then, so a deployment can force a backend without touching code.
+  if (requested === 'cpu' || requested === 'cuda') return { choice: requested, by: 'the backend option' };
   const fromEnv = env.PAGEDINFER_BACKEND?.trim().toLowerCase();
   if (!fromEnv) return { choice: 'auto', by: 'default' };
   if (!['auto', 'cpu', 'cuda'].includes(fromEnv))
