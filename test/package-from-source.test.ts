@@ -43,9 +43,16 @@ describe('building from source in an installed package', () => {
 
   it('without CMake: the install hook says why it builds and builds the CPU addon with node-gyp', () => {
     expect(run('sh', ['-c', 'command -v cmake || echo missing'], { cwd: app, env: compilerNoCmake }).stdout.trim()).toBe('missing');
-    const r = rebuild(compilerNoCmake);
+    // Offline, and without npm's `nodedir` setting (this machine's npmrc has one, CI's may not): the
+    // hook must point node-gyp at the headers of the running Node.js, and any download would hit a
+    // dead proxy and fail the build.
+    const npmrc = path.join(scratchDir('npmrc'), 'npmrc');
+    writeFileSync(npmrc, '');
+    const offline = { ...compilerNoCmake, npm_config_userconfig: npmrc, npm_config_proxy: 'http://127.0.0.1:9', npm_config_https_proxy: 'http://127.0.0.1:9', HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9' };
+    const r = rebuild(offline);
     const log = r.stdout + r.stderr;
     expect(r.status, log).toBe(0);
+    expect(log).toMatch(/node-gyp\.js rebuild --jobs=max --nodedir=\//);
     expect(log).toContain('pagedinfer: building from source: this package has no prebuilt addon for linux-x64');
     expect(log).toContain('pagedinfer: CMake was not found on PATH');
     expect(log).toContain('pagedinfer: building the CPU addon with node-gyp');
