@@ -119,6 +119,10 @@ export class NativeModelRunner implements ModelRunner {
   availableMemory(): number {
     return this.native.availableMemory();
   }
+  /** Bytes of the weights as the device holds them (after any conversion on upload). */
+  weightBytes(): number {
+    return this.native.weightBytes();
+  }
   initKvCache(numBlocks: number, blockSize: number): void {
     try {
       this.native.initKvCache(numBlocks, blockSize);

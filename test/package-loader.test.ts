@@ -112,7 +112,7 @@ describe('loading', () => {
     const r = loadAddon('cpu', root, {});
     expect(r.ok).toBe(false);
     const message = addonLoadError(r as Extract<AddonLoadResult, { ok: false }>, root).message;
-    expect(message).toContain(`the CPU addon (pagedinfer_cpu.node) for ${PLATFORM} was not found. Looked for:`);
+    expect(message).toContain(`the CPU addon (pagedinfer_cpu.node) for ${PLATFORM} was not found.\nLooked for:`);
     expect(message).toContain(`  ${path.join(root, LOCAL)}`);
     expect(message).toContain(`  ${path.join(root, PREBUILT)}`);
     expect(message).toContain(`no prebuilt addon for ${PLATFORM} (it has none)`);

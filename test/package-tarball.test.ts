@@ -212,7 +212,7 @@ describe('the npm package, installed from its tarball without build tools', () =
       const r = node(['-e', "require('pagedinfer').getRuntimeInfo()"]);
       expect(r.signal).toBeNull();
       expect(r.status).toBe(1);
-      expect(r.stderr).toContain('the CPU addon (pagedinfer_cpu.node) for linux-x64 was not found. Looked for:');
+      expect(r.stderr).toContain('the CPU addon (pagedinfer_cpu.node) for linux-x64 was not found.\nLooked for:');
       expect(r.stderr).toContain(path.join(prebuilds, 'linux-x64', 'pagedinfer_cpu.node'));
       expect(r.stderr).toContain(path.join(installedRoot(app), 'build', 'Release', 'pagedinfer_cpu.node'));
       expect(r.stderr).toContain('no prebuilt addon for linux-x64');

@@ -90,7 +90,7 @@ export function addonLoadError(r: AddonNotLoaded, root: string, context = ''): N
   const file = addonFileName(r.name);
   const lines: string[] = [];
   if (r.problems.length === 0) {
-    lines.push(`pagedinfer: the ${r.name.toUpperCase()} addon (${file}) for ${platformTag()} was not found${context}. Looked for:`);
+    lines.push(`pagedinfer: the ${r.name.toUpperCase()} addon (${file}) for ${platformTag()} was not found${context}.`, 'Looked for:');
     lines.push(...r.lookedAt.map((f) => `  ${f}`));
   } else {
     lines.push(`pagedinfer: the ${r.name.toUpperCase()} addon (${file}) did not load${context}:`);

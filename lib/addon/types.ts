@@ -15,6 +15,7 @@ export interface NativeModelHandle {
   kvCacheBytesPerBlock(blockSize: number): number;
   initKvCache(numBlocks: number, blockSize: number): void;
   availableMemory(): number;
+  weightBytes(): number;
   step(batch: StepBatch): Promise<StepResult>;
   describe(): string;
   measureCeilings(): Promise<DeviceCeilings>;

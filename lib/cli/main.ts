@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { PagedInferError } from '../errors.js';
+import { benchCommand } from './bench.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
 
@@ -13,6 +14,7 @@ const program = new Command('pagedinfer')
   .exitOverride();
 program.addCommand(generateCommand());
 program.addCommand(infoCommand());
+program.addCommand(benchCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -151,6 +151,12 @@ void Model::loadDummy(DType dtype, uint64_t seed, const std::function<void(doubl
   if (!separateOutput) weights_.output = weights_.tokenEmbd;
 }
 
+size_t Model::weightBytes() const {
+  size_t total = 0;
+  for (const Weight* w : owned_) total += size_t(w->rows) * size_t(dtypeRowBytes(w->dtype, w->cols));
+  return total;
+}
+
 size_t Model::kvCacheBytesPerBlock(int blockSize) const {
   KvCacheShape s{config_.numLayers, 1, blockSize, config_.numKvHeads, config_.headDim};
   return backend_->kvCacheBytesPerBlock(s);

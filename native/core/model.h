@@ -45,6 +45,8 @@ class Model {
   void loadDummy(DType dtype, uint64_t seed, const std::function<void(double)>& progress);
 
   size_t kvCacheBytesPerBlock(int blockSize) const;
+  // Bytes of the weights as the backend holds them (after any conversion on upload).
+  size_t weightBytes() const;
   void initKvCache(int numBlocks, int blockSize);
   size_t availableMemory() const { return backend_->availableMemory(); }
 
