@@ -29,6 +29,8 @@ export interface RuntimeInfo {
   requested: BackendRequest;
   requestedBy: RequestedBy;
   addon: { path: string; source: AddonSource };
+  /** Files of that addon tried before it that did not load, and why. */
+  skipped: { path: string; source: AddonSource; error: string }[];
   /** The GPU, when the CUDA addon runs or saw one. */
   gpu?: GpuInfo;
   /** The CPU kernels, when the CPU addon is present (it is in every installation). */
@@ -81,6 +83,7 @@ export function getRuntimeInfo(options: { backend?: BackendRequest } = {}): Runt
     requested: selection.requested,
     requestedBy: selection.requestedBy,
     addon: { path: selection.addonPath, source: selection.addonSource },
+    skipped: selection.skipped.map((p) => ({ path: p.file, source: p.source, error: p.error })),
     gpu: gpuInfo ? gpuFrom(gpuInfo) : undefined,
     cpu,
     cudaAddon: selection.cuda,
@@ -115,6 +118,7 @@ export function runtimeInfoRows(info: RuntimeInfo): [string, string][] {
   const rows: [string, string][] = [
     ['backend', `${info.backend} (${info.reason})`],
     ['addon', `${info.addon.path} (${info.addon.source})`],
+    ...info.skipped.map((p): [string, string] => ['skipped', `${p.path} (${p.source}): ${p.error}`]),
     ['CUDA addon', cudaLine(info.cudaAddon)],
   ];
   if (info.gpu) {

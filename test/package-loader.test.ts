@@ -150,7 +150,8 @@ const NO_DEVICE = { name: 'cuda', available: false, reason: 'no CUDA-capable dev
 
 function loader(cuda: AddonLoadResult | AddonBackendInfo): (name: BackendName) => AddonLoadResult {
   return (name) => {
-    if (name === 'cpu') return { ok: true, addon: fakeAddon(CPU_INFO), file: '/pkg/cpu.node', source: 'prebuilt', skipped: [] };
+    if (name === 'cpu')
+      return { ok: true, addon: fakeAddon(CPU_INFO), file: '/pkg/cpu.node', source: 'prebuilt', skipped: [{ file: '/pkg/build/Release/cpu.node', source: 'local build', error: 'the file is damaged' }] };
     if ('ok' in cuda) return cuda as AddonLoadResult;
     return { ok: true, addon: fakeAddon(cuda as AddonBackendInfo), file: '/pkg/cuda.node', source: 'prebuilt', skipped: [] };
   };
@@ -181,6 +182,8 @@ describe('choosing the backend', () => {
       expect(selection.reason).toBe(reason);
       expect(selection.reason).not.toContain('\n');
       expect(selection.info.simd).toBe('avx2');
+      // A local build that did not load is not hidden.
+      expect(selection.skipped).toEqual([{ file: '/pkg/build/Release/cpu.node', source: 'local build', error: 'the file is damaged' }]);
     }
   });
 

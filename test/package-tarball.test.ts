@@ -3,7 +3,7 @@
 // build), `import` and `require` must both work (with their TypeScript types), a model must run
 // through the installed files in both formats, and a damaged or missing addon must give the
 // helpful error rather than a crash.
-import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -187,6 +187,20 @@ describe('the npm package, installed from its tarball without build tools', () =
       }
     });
   }
+
+  it('a damaged local build is passed over for the prebuilt addon, and reported', () => {
+    const local = path.join(installedRoot(app), 'build', 'Release', 'pagedinfer_cpu.node');
+    mkdirSync(path.dirname(local), { recursive: true });
+    writeFileSync(local, readFileSync(path.join(installedRoot(app), 'prebuilds', 'linux-x64', 'pagedinfer_cpu.node')).subarray(0, 8192));
+    try {
+      const r = node(['-e', "const p = require('pagedinfer'); console.log(p.formatRuntimeInfo(p.getRuntimeInfo()))"]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^addon: +\S+prebuilds\/linux-x64\/pagedinfer_cpu\.node \(prebuilt\)$/m);
+      expect(r.stdout).toMatch(/^skipped: +\S+\/build\/Release\/pagedinfer_cpu\.node \(local build\): the file is damaged \(cut short/m);
+    } finally {
+      rmSync(path.join(installedRoot(app), 'build'), { recursive: true });
+    }
+  });
 
   it('the install hook notices a damaged prebuild and says why it would build from source', () => {
     const addon = path.join(installedRoot(app), 'prebuilds', 'linux-x64', 'pagedinfer_cpu.node');

@@ -3,7 +3,7 @@
 // see what they run on and why (`pagedinfer info`, getRuntimeInfo()).
 import { NativeError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
-import { type AddonLoadResult, addonLoadError, loadAddon, notLoadedSummary } from './load.js';
+import { type AddonLoadResult, type AddonProblem, addonLoadError, loadAddon, notLoadedSummary } from './load.js';
 import type { AddonSource } from './locate.js';
 import type { AddonBackendInfo, BackendName, BackendRequest, NativeAddon } from './types.js';
 
@@ -28,6 +28,8 @@ export interface BackendSelection {
   /** The addon's own report on its device (GPU name, driver, SIMD level, ...). */
   info: AddonBackendInfo;
   cuda: CudaAddonState;
+  /** Files of the chosen addon tried first that did not load (a broken local build, say). */
+  skipped: AddonProblem[];
 }
 
 export interface Selected {
@@ -64,7 +66,7 @@ export function chooseBackend(
   requested: BackendRequest | undefined,
   load: AddonLoader,
   env: NodeJS.ProcessEnv = process.env,
-  root = '',
+  root = packageRoot(),
 ): Selected {
   const { choice, by } = parseRequest(requested, env);
   let cuda: CudaAddonState = { state: 'not tried' };
@@ -79,7 +81,7 @@ export function chooseBackend(
         const reason = choice === 'cuda' ? forcedText('cuda', by) : `GPU found: ${gpuName(info)}`;
         const selection: BackendSelection = {
           name: 'cuda', reason, requested: choice, requestedBy: by,
-          addonPath: r.file, addonSource: r.source, info, cuda: { state: 'selected' },
+          addonPath: r.file, addonSource: r.source, info, cuda: { state: 'selected' }, skipped: r.skipped,
         };
         return { addon: r.addon, selection };
       }
@@ -97,7 +99,7 @@ export function chooseBackend(
   else reason = 'no GPU support in this installation: it has no CUDA addon (pagedinfer_cuda.node)';
   const selection: BackendSelection = {
     name: 'cpu', reason, requested: choice, requestedBy: by,
-    addonPath: cpu.file, addonSource: cpu.source, info: cpu.addon.backendInfo(), cuda,
+    addonPath: cpu.file, addonSource: cpu.source, info: cpu.addon.backendInfo(), cuda, skipped: cpu.skipped,
   };
   return { addon: cpu.addon, selection };
 }
