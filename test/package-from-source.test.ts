@@ -4,7 +4,7 @@
 // need the native tests left out of the tarball).
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
   envWithPath,
@@ -12,6 +12,7 @@ import {
   installTarball,
   installedRoot,
   packPackage,
+  removeScratchDirs,
   run,
   runOk,
   scratchDir,
@@ -40,6 +41,7 @@ describe('building from source in an installed package', () => {
     // As on a platform this package has no prebuilt addon for.
     rmSync(path.join(pkg, 'prebuilds'), { recursive: true });
   }, 600_000);
+  afterAll(removeScratchDirs);
 
   it('without CMake: the install hook says why it builds and builds the CPU addon with node-gyp', () => {
     expect(run('sh', ['-c', 'command -v cmake || echo missing'], { cwd: app, env: compilerNoCmake }).stdout.trim()).toBe('missing');

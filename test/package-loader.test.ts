@@ -4,7 +4,7 @@
 // stand-in addons (this machine has no GPU and the CUDA addon comes later).
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { explainLoadFailure } from '../lib/addon/advice.js';
 import { checkAddonFile, checkElfBounds } from '../lib/addon/file-check.js';
@@ -14,7 +14,7 @@ import { chooseBackend } from '../lib/addon/select.js';
 import type { AddonBackendInfo, BackendName, NativeAddon } from '../lib/addon/types.js';
 import { NativeError } from '../lib/errors.js';
 import { formatRuntimeInfo, getRuntimeInfo } from '../lib/runtime-info.js';
-import { scratchDir } from './helpers/package-install.js';
+import { removeScratchDirs, scratchDir } from './helpers/package-install.js';
 import { PROJECT_ROOT } from './helpers/shared.js';
 
 const BUILT = path.join(PROJECT_ROOT, 'build', 'Release', 'pagedinfer_cpu.node');
@@ -32,6 +32,7 @@ function fakeInstall(files: Record<string, Buffer | string>): string {
 }
 
 const good = () => readFileSync(BUILT);
+afterAll(removeScratchDirs);
 const LOCAL = 'build/Release/pagedinfer_cpu.node';
 const PREBUILT = `prebuilds/${PLATFORM}/pagedinfer_cpu.node`;
 

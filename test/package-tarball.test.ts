@@ -5,7 +5,7 @@
 // helpful error rather than a crash.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { CJS_CONSUMER, ESM_CONSUMER, TS_CJS_CONSUMER, TS_ESM_CONSUMER } from './helpers/consumers.js';
 import {
@@ -14,6 +14,7 @@ import {
   installTarball,
   installedRoot,
   packPackage,
+  removeScratchDirs,
   type PackedTarball,
   run,
   scratchDir,
@@ -46,6 +47,7 @@ describe('the npm package, installed from its tarball without build tools', () =
     writeFileSync(path.join(app, 'consumer.cjs'), CJS_CONSUMER);
     console.log(`pagedinfer tarball: ${(tarball.size / 1024).toFixed(0)} KiB packed, ${(tarball.unpackedSize / 1024).toFixed(0)} KiB unpacked, ${tarball.files.length} files`);
   }, 600_000);
+  afterAll(removeScratchDirs);
 
   it('hides the build tools from the install', () => {
     for (const tool of BUILD_TOOLS) {

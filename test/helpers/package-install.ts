@@ -1,7 +1,7 @@
 // Packs pagedinfer as `npm publish` would and installs the tarball into a scratch project as a
 // user's `npm install` does, with a PATH that hides build tools. Used by test/package-*.test.ts.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -33,8 +33,19 @@ export function runOk(command: string, args: string[], options: { cwd: string; e
   return r;
 }
 
+const scratchDirs: string[] = [];
+
+/** A new folder under the OS temp dir, removed by removeScratchDirs(). */
 export function scratchDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `pagedinfer-${prefix}-`));
+  const dir = mkdtempSync(path.join(os.tmpdir(), `pagedinfer-${prefix}-`));
+  scratchDirs.push(dir);
+  return dir;
+}
+
+/** Removes this test file's scratch folders (an installed app is ~12 MB); PAGEDINFER_KEEP_SCRATCH=1 keeps them to look at. */
+export function removeScratchDirs(): void {
+  if (process.env.PAGEDINFER_KEEP_SCRATCH === '1') return;
+  for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 function executable(file: string): boolean {
