@@ -6,7 +6,8 @@ function probe(): { available: boolean; reason: string } {
     const { selection } = selectBackend('cuda');
     return { available: true, reason: `CUDA: ${String(selection.info.device ?? 'device found')}` };
   } catch (e) {
-    return { available: false, reason: (e as Error).message };
+    // The loader's error lists every place it looked; the first line says what is missing.
+    return { available: false, reason: (e as Error).message.split('\n')[0] };
   }
 }
 
