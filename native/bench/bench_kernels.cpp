@@ -10,6 +10,7 @@
 #include "bench.h"
 #include "core/quant.h"
 #include "cuda/cuda_check.h"
+#include "cuda/kernels.h"
 
 namespace pagedinfer::bench {
 
@@ -82,14 +83,20 @@ void benchDecodeAttention(Bench& bench) {
     Tensor qT{q, DType::BF16, c.seqs, heads * d}, outT{out, DType::BF16, c.seqs, heads * d};
     const AttentionShape a{heads, kvHeads, d, 1.0f / std::sqrt(float(d))};
     const double bytes = double(c.seqs) * c.ctx * kvHeads * d * 2 * 2;
-    for (int partition : {0, 512, 1024, 2048}) {
-      if (partition > c.ctx) continue;
-      b.setDecodePartition(partition);
-      const double us = bench.medianMicros([&] { b.pagedAttention(outT, qT, s, 0, a); }, 30, 5);
-      bench.addBandwidth("decode attention", shapeOf(c.seqs, c.ctx, heads, kvHeads, d, bs), us, bytes,
-                         partition ? "partition " + std::to_string(partition) : "partition auto");
+    const char* variants[] = {"4 warps 3 stages", "2 warps 3 stages", "2 warps 4 stages", "4 warps 2 stages"};
+    for (int variant = 0; variant < 4; variant++) {
+      for (int partition : {0, 512, 2048}) {
+        if (partition > c.ctx || (partition && c.seqs == 256)) continue;
+        b.setDecodeVariant(variant);
+        b.setDecodePartition(partition);
+        const double us = bench.medianMicros([&] { b.pagedAttention(outT, qT, s, 0, a); }, 30, 5);
+        bench.addBandwidth("decode attention", shapeOf(c.seqs, c.ctx, heads, kvHeads, d, bs), us, bytes,
+                           std::string(variants[variant]) + ", partition " + (partition ? std::to_string(partition) : "auto") +
+                               " (" + std::to_string(cuda::decodeCtasPerSm(d, variant)) + " CTAs/SM)");
+      }
     }
     b.setDecodePartition(0);
+    b.setDecodeVariant(0);
     b.releaseKvCache();
   }
 }
@@ -190,9 +197,12 @@ void benchGemv(Bench& bench) {
     run(DType::BF16, sh, 1, "cuBLASLt", logits);
   }
   b.setGemmPath(CudaBackend::GemmPath::Gemv);
-  run(DType::BF16, Shape{4096, 14336}, 8, "custom", false);
-  b.setGemmPath(CudaBackend::GemmPath::CublasLt);
-  run(DType::BF16, Shape{4096, 14336}, 8, "cuBLASLt", false);
+  for (int T : {2, 8}) {
+    b.setGemmPath(CudaBackend::GemmPath::Gemv);
+    run(DType::BF16, Shape{4096, 14336}, T, "custom", false);
+    b.setGemmPath(CudaBackend::GemmPath::CublasLt);
+    run(DType::BF16, Shape{4096, 14336}, T, "cuBLASLt", false);
+  }
   b.setGemmPath(CudaBackend::GemmPath::Auto);
   for (DType q : {DType::Q8_0, DType::Q4_K, DType::Q6_K})
     for (const Shape& sh : {Shape{4096, 14336}, Shape{14336, 4096}}) run(q, sh, 1, "custom", false);
@@ -255,17 +265,21 @@ void benchSampling(Bench& bench) {
       configure(mode, logprobs);
       const int before = b.sampleHostFallbacks();
       int step = 0;
+      std::vector<float> kernelUs;
       const double us = bench.medianHostMicros([&] {
         for (int r = 0; r < rows; r++) outputIndex[r] = step;
         step++;
         StepOutput out;
         b.sample(logitsT, view, view, out);
+        kernelUs.push_back(b.lastSampleKernelMicros());
       }, 20, 3);
+      std::sort(kernelUs.begin(), kernelUs.end());
       const int fallbacks = b.sampleHostFallbacks() - before;
+      char note[160];
+      std::snprintf(note, sizeof note, "kernels %.1f us; %d of %d rows redone on the host", kernelUs[kernelUs.size() / 2],
+                    fallbacks, 23 * rows);
       bench.addBandwidth(std::string("sampling ") + names[mode] + (logprobs >= 0 ? " +5 logprobs" : ""),
-                         "256 x 128256 (host wall)", us, double(rows) * vocab * 4,
-                         "one read of the logits; " + std::to_string(fallbacks) + " of " + std::to_string(23 * rows) +
-                             " rows redone on the host");
+                         "256 x 128256, sample() wall", us, double(rows) * vocab * 4, note);
     }
   }
 }

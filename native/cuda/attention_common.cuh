@@ -15,16 +15,16 @@ namespace pagedinfer::cuda {
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kKeysPerTile = 64;
 
-// Copies keys [key0, key0 + 64) of one kv head (zero rows at and past `end`) into sK / sV, rows of
-// `ld` elements, with 16-byte cp.async. Threads stride over (row, 16-byte chunk).
-template <int D, int THREADS>
+// Copies keys [key0, key0 + KEYS) of one kv head (zero rows at and past `end`) into sK / sV, rows
+// of `ld` elements, with 16-byte cp.async. Threads stride over (row, 16-byte chunk).
+template <int D, int THREADS, int KEYS = kKeysPerTile>
 __device__ __forceinline__ void loadKvTile(bf16* sK, bf16* sV, int ld, const KvLayer& kv, const int32_t* table, int kvh,
                                            int key0, int end) {
   constexpr int kChunks = D / 8;
   const bf16* kBase = reinterpret_cast<const bf16*>(kv.k);
   const bf16* vBase = reinterpret_cast<const bf16*>(kv.v);
 #pragma unroll 4
-  for (int i = threadIdx.x; i < kKeysPerTile * kChunks; i += THREADS) {
+  for (int i = threadIdx.x; i < KEYS * kChunks; i += THREADS) {
     const int r = i / kChunks, c = i % kChunks;
     const int key = key0 + r;
     const bool valid = key < end;

@@ -9,6 +9,7 @@
 // partitions each writes (O unnormalised, m, l) to `partials` and a second kernel combines them.
 // Keys past the context are zero-filled and masked; a partition wholly past it exits at once.
 #include <algorithm>
+#include <atomic>
 #include <string>
 
 #include "attention_common.cuh"
@@ -18,17 +19,24 @@ namespace pagedinfer::cuda {
 
 namespace {
 
-constexpr int kWarps = 4, kThreads = 32 * kWarps, kStages = 3;
+// Variants (warps per CTA, pipeline stages): a tile is 16 keys per warp. Fewer warps and stages
+// mean less shared memory and more CTAs per SM; more mean more bytes in flight per CTA. The
+// default was chosen by measurement (docs/cuda-kernels.md).
+struct Variant {
+  int warps, stages;
+};
+constexpr Variant kVariants[] = {{4, 3}, {2, 3}, {2, 4}, {4, 2}};
 
-template <int D>
+template <int D, int WARPS, int STAGES>
 constexpr size_t decodeSmemBytes() {
-  return size_t(16 + 2 * kStages * kKeysPerTile) * (D + 8) * sizeof(bf16);
+  return size_t(16 + 2 * STAGES * 16 * WARPS) * (D + 8) * sizeof(bf16);
 }
 
-template <int D>
-__global__ void __launch_bounds__(kThreads, 2) pagedDecodeKernel(AttentionArgs a, const int32_t* __restrict__ tokens,
-                                                                 int group, int numParts, int partitionSize,
-                                                                 float* __restrict__ partials, int numItems) {
+template <int D, int WARPS, int STAGES>
+__global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a, const int32_t* __restrict__ tokens,
+                                                                int group, int numParts, int partitionSize,
+                                                                float* __restrict__ partials, int numItems) {
+  constexpr int kWarps = WARPS, kThreads = 32 * WARPS, kStages = STAGES, kKeysPerTile = 16 * WARPS;
   constexpr int LD = D + 8;  // padded rows: ldmatrix reads 8 rows at one column conflict-free
   extern __shared__ __align__(16) uint8_t smem[];
   bf16* sQ = reinterpret_cast<bf16*>(smem);
@@ -60,8 +68,8 @@ __global__ void __launch_bounds__(kThreads, 2) pagedDecodeKernel(AttentionArgs a
 #pragma unroll
   for (int s = 0; s < kStages - 1; s++) {
     if (s < numTiles)
-      loadKvTile<D, kThreads>(sK + s * kKeysPerTile * LD, sV + s * kKeysPerTile * LD, LD, a.kv, table, kvh,
-                              start + s * kKeysPerTile, end);
+      loadKvTile<D, kThreads, kKeysPerTile>(sK + s * kKeysPerTile * LD, sV + s * kKeysPerTile * LD, LD, a.kv, table, kvh,
+                                            start + s * kKeysPerTile, end);
     cpAsyncCommit();
   }
   __syncthreads();
@@ -80,8 +88,9 @@ __global__ void __launch_bounds__(kThreads, 2) pagedDecodeKernel(AttentionArgs a
     __syncthreads();  // tile `tile` landed for everyone; everyone is done with tile - 1's buffer
     const int next = tile + kStages - 1;
     if (next < numTiles)
-      loadKvTile<D, kThreads>(sK + (next % kStages) * kKeysPerTile * LD, sV + (next % kStages) * kKeysPerTile * LD, LD,
-                              a.kv, table, kvh, start + next * kKeysPerTile, end);
+      loadKvTile<D, kThreads, kKeysPerTile>(sK + (next % kStages) * kKeysPerTile * LD,
+                                            sV + (next % kStages) * kKeysPerTile * LD, LD, a.kv, table, kvh,
+                                            start + next * kKeysPerTile, end);
     cpAsyncCommit();
 
     const bf16* kT = sK + ((tile % kStages) * kKeysPerTile + warp * 16) * LD;
@@ -195,15 +204,15 @@ __global__ void decodeReduceKernel(AttentionArgs a, const int32_t* __restrict__ 
   }
 }
 
-template <int D>
-void launchDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int group, int numParts, int partitionSize,
-                  float* partials, cudaStream_t stream) {
-  constexpr size_t smem = decodeSmemBytes<D>();
+template <int D, int WARPS, int STAGES>
+void launchDecodeVariant(const AttentionArgs& a, const int32_t* tokens, int numItems, int group, int numParts,
+                         int partitionSize, float* partials, cudaStream_t stream) {
+  constexpr size_t smem = decodeSmemBytes<D, WARPS, STAGES>();
   static std::atomic<uint32_t> configured{0};
-  allowDynamicSmem(pagedDecodeKernel<D>, smem, configured);
+  allowDynamicSmem(pagedDecodeKernel<D, WARPS, STAGES>, smem, configured);
   for (int first = 0; first < numItems; first += 65535) {
     const int n = std::min(65535, numItems - first);
-    pagedDecodeKernel<D><<<dim3(numParts, a.kv.numKvHeads, n), kThreads, smem, stream>>>(
+    pagedDecodeKernel<D, WARPS, STAGES><<<dim3(numParts, a.kv.numKvHeads, n), 32 * WARPS, smem, stream>>>(
         a, tokens + first, group, numParts, partitionSize, partials, n);
     CUDA_CHECK_LAUNCH("pagedDecode");
     if (numParts > 1) {
@@ -213,21 +222,64 @@ void launchDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, i
   }
 }
 
+template <int D, int WARPS, int STAGES>
+int slotsPerSm() {
+  int blocks = 0;
+  constexpr size_t smem = decodeSmemBytes<D, WARPS, STAGES>();
+  static std::atomic<uint32_t> configured{0};
+  allowDynamicSmem(pagedDecodeKernel<D, WARPS, STAGES>, smem, configured);
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, pagedDecodeKernel<D, WARPS, STAGES>, 32 * WARPS, smem));
+  return blocks;
+}
+
+template <int D>
+void launchDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int group, int numParts, int partitionSize,
+                  float* partials, int variant, cudaStream_t stream) {
+  switch (variant) {
+    case 1: launchDecodeVariant<D, 2, 3>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    case 2: launchDecodeVariant<D, 2, 4>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    case 3: launchDecodeVariant<D, 4, 2>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    default: launchDecodeVariant<D, 4, 3>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+  }
+}
+
+template <int D>
+int decodeSlots(int variant) {
+  switch (variant) {
+    case 1: return slotsPerSm<D, 2, 3>();
+    case 2: return slotsPerSm<D, 2, 4>();
+    case 3: return slotsPerSm<D, 4, 2>();
+    default: return slotsPerSm<D, 4, 3>();
+  }
+}
+
 }  // namespace
 
 bool decodeKernelSupports(int headDim, int group) {
   return (headDim == 64 || headDim == 80 || headDim == 96 || headDim == 128) && group >= 1 && group <= 16;
 }
 
+int decodeCtasPerSm(int headDim, int variant) {
+  switch (headDim) {
+    case 64: return decodeSlots<64>(variant);
+    case 80: return decodeSlots<80>(variant);
+    case 96: return decodeSlots<96>(variant);
+    case 128: return decodeSlots<128>(variant);
+    default: return 1;
+  }
+}
+
+int decodeKeysPerTile(int variant) { return 16 * kVariants[variant >= 0 && variant < 4 ? variant : 0].warps; }
+
 void launchPagedDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int numParts, int partitionSize,
-                       float* partials, cudaStream_t stream) {
+                       float* partials, int variant, cudaStream_t stream) {
   if (numItems <= 0) return;
   const int group = a.numHeads / a.kv.numKvHeads;
   switch (a.kv.headDim) {
-    case 64: launchDecode<64>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    case 80: launchDecode<80>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    case 96: launchDecode<96>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    case 128: launchDecode<128>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    case 64: launchDecode<64>(a, tokens, numItems, group, numParts, partitionSize, partials, variant, stream); break;
+    case 80: launchDecode<80>(a, tokens, numItems, group, numParts, partitionSize, partials, variant, stream); break;
+    case 96: launchDecode<96>(a, tokens, numItems, group, numParts, partitionSize, partials, variant, stream); break;
+    case 128: launchDecode<128>(a, tokens, numItems, group, numParts, partitionSize, partials, variant, stream); break;
     default: throw InvalidArgumentError("pagedDecode: unsupported head size " + std::to_string(a.kv.headDim));
   }
 }

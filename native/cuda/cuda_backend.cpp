@@ -67,6 +67,7 @@ CudaBackend::CudaBackend(int device, Options options) : device_(device), options
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaEventCreateWithFlags(&stepEvent_, cudaEventDisableTiming));
   for (cudaEvent_t& e : stageEvents_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  for (cudaEvent_t& e : sampleEvents_) CUDA_CHECK(cudaEventCreate(&e));
   const cublaslt::Api& lt = cublaslt::api();
   if (lt.loaded) {
     cublaslt::Handle h = nullptr;
@@ -89,6 +90,8 @@ CudaBackend::~CudaBackend() {
   for (void* p : allocations_) cudaFree(p);
   freeBuffers();
   for (cudaEvent_t e : stageEvents_)
+    if (e) cudaEventDestroy(e);
+  for (cudaEvent_t e : sampleEvents_)
     if (e) cudaEventDestroy(e);
   if (stepEvent_) cudaEventDestroy(stepEvent_);
   if (stream_) cudaStreamDestroy(stream_);

@@ -81,6 +81,7 @@ class CudaBackend : public Backend {
   enum class GemmPath { Auto, Gemv, CublasLt };
   void setGemmPath(GemmPath path) { gemmPath_ = path; }
   void setDecodePartition(int keys) { decodePartition_ = keys; }  // 0: automatic
+  void setDecodeVariant(int variant) { decodeVariant_ = variant; }  // attention_decode.cu's kVariants
   void synchronize();
   // Random bf16 values in the whole KV cache (benchmarks must not time zeros).
   void fillKvCacheRandom(uint64_t seed);
@@ -88,6 +89,7 @@ class CudaBackend : public Backend {
   int multiprocessors() const { return multiprocessors_; }
   bool hasCublasLt() const { return lt_ != nullptr; }
   int sampleHostFallbacks() const { return sampleFallbacks_; }
+  float lastSampleKernelMicros() const { return sampleKernelMicros_; }  // device time of the last sample()
   // bf16 GEMM straight through cuBLASLt (out[T][N] = x[T][K] w[N][K]^T); false if no algorithm.
   bool cublasGemm(void* out, bool outF32, int64_t ldOut, const void* x, int64_t T, int64_t K, const void* w, int64_t N);
 
@@ -116,7 +118,7 @@ class CudaBackend : public Backend {
   void stagedUpload(void* dst, const uint8_t* src, size_t rowBytes, int64_t rows, int kind, int64_t cols);
   void uploadRopeTable(const RopeShape& rope);
   void buildPrefillTiles(int group);
-  int decodePartitionFor(int items, int maxCtx, int numKvHeads) const;
+  int decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim) const;
   void matmulDequantized(Tensor out, Tensor x, const Weight& w);
   cuda::KvLayer kvLayer(int layer) const;
 
@@ -154,11 +156,13 @@ class CudaBackend : public Backend {
   int32_t* prefillTokens_ = nullptr;
   std::vector<int32_t> hostQueryStart_;
   std::vector<float> ropeHost_;
-  int decodePartition_ = 0;
+  int decodePartition_ = 0, decodeVariant_ = 0;
 
   // sampling
   Buffer sampleDevice_, samplePinned_;
   int sampleFallbacks_ = 0;
+  float sampleKernelMicros_ = 0;
+  cudaEvent_t sampleEvents_[2] = {nullptr, nullptr};
 
   // graphs
   std::map<int, GraphEntry> graphs_;

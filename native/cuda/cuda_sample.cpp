@@ -105,14 +105,18 @@ void CudaBackend::sample(Tensor logits, const StepView& s, const StepView& host,
   std::memcpy(h + oEntries, entries.data(), entries.size() * sizeof(cuda::PenaltyEntry));
   CUDA_CHECK(cudaMemcpyAsync(d, h, oResults, cudaMemcpyHostToDevice, stream_));
   auto* devResults = reinterpret_cast<cuda::SampleRowResult*>(d + oResults);
+  CUDA_CHECK(cudaEventRecord(sampleEvents_[0], stream_));
   cuda::launchSample(static_cast<const float*>(logits.data), rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
                      reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults, stream_);
   if (maxTopN > 0)
     cuda::launchTopLogprobs(static_cast<const float*>(logits.data), rows, vocab,
                             reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults, maxTopN,
                             reinterpret_cast<int32_t*>(d + oIds), reinterpret_cast<float*>(d + oLps), stream_);
+  CUDA_CHECK(cudaEventRecord(sampleEvents_[1], stream_));
   CUDA_CHECK(cudaMemcpyAsync(h + oResults, d + oResults, total - oResults, cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+  float ms = 0;
+  if (cudaEventElapsedTime(&ms, sampleEvents_[0], sampleEvents_[1]) == cudaSuccess) sampleKernelMicros_ = 1000.0f * ms;
 
   const auto* results = reinterpret_cast<const cuda::SampleRowResult*>(h + oResults);
   out.maxTopN = maxTopN;

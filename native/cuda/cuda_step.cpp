@@ -201,15 +201,17 @@ void CudaBackend::buildPrefillTiles(int group) {
   tilesGroup_ = group;
 }
 
-// Partitions of the context for the decode kernel: enough CTAs for two waves of two per SM,
-// partitions a multiple of the 64-key tile. Graph steps size it from the table width (the largest
+// Partitions of the context for the decode kernel (a multiple of 64 keys). Splitting costs a
+// reduction pass and partial results; not splitting leaves SMs idle when there are few (token, kv
+// head) items. So: one partition when the items fill every resident CTA slot at least once,
+// otherwise as many as fill the slots. Graph steps size it from the table width (the longest
 // context the recording may see), eager steps from this step's longest context.
-int CudaBackend::decodePartitionFor(int items, int maxCtx, int numKvHeads) const {
+int CudaBackend::decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim) const {
   const int tiles = std::max(1, (maxCtx + 63) / 64);
   if (decodePartition_ > 0) return std::max(64, (decodePartition_ + 63) / 64 * 64);
+  const int slots = multiprocessors_ * cuda::decodeCtasPerSm(headDim, decodeVariant_);
   const int ctas = std::max(1, items * numKvHeads);
-  const int wanted = std::max(1, (4 * multiprocessors_ + ctas - 1) / ctas);
-  const int parts = std::min(tiles, wanted);
+  const int parts = ctas >= slots ? 1 : std::min(tiles, slots / ctas);
   return (tiles + parts - 1) / parts * 64;
 }
 
@@ -234,14 +236,14 @@ void CudaBackend::pagedAttention(Tensor out, Tensor q, const StepView& s, int la
   if (numDecode_ > 0) {
     if (cuda::decodeKernelSupports(a.headDim, group)) {
       const int maxCtx = graphStep_ ? tableWidth_ * kv_.blockSize : maxDecodeCtx_;
-      const int partition = decodePartitionFor(numDecode_, maxCtx, a.numKvHeads);
+      const int partition = decodePartitionFor(numDecode_, maxCtx, a.numKvHeads, a.headDim);
       const int parts = std::max(1, (maxCtx + partition - 1) / partition);
       float* partials = nullptr;
       if (parts > 1) {
         ensureDevice(partials_, cuda::decodePartialFloats(numDecode_, a.numHeads, parts, a.headDim) * 4);
         partials = static_cast<float*>(partials_.ptr);
       }
-      cuda::launchPagedDecode(args, decodeTokens_, numDecode_, parts, partition, partials, stream_);
+      cuda::launchPagedDecode(args, decodeTokens_, numDecode_, parts, partition, partials, decodeVariant_, stream_);
     } else {
       cuda::launchPagedFallback(args, decodeTokens_, numDecode_, stream_);
     }

@@ -78,7 +78,10 @@ void CudaBackend::matmul(Tensor out, Tensor x, const Weight& w, const Weight* bi
   if (T == 0) return;
   const bool outF32 = out.dtype == DType::F32;
   const float* b = bias ? static_cast<const float*>(bias->data) : nullptr;
-  const bool gemv = gemmPath_ == GemmPath::Gemv || (gemmPath_ == GemmPath::Auto && T <= cuda::kGemvMaxTokens) || !lt_;
+  // Measured on the H100 (docs/cuda-kernels.md): the custom GEMV wins at one token; cuBLASLt wins
+  // for bf16 from two tokens on. Other types have no cuBLASLt path below the dequantizing GEMM.
+  const bool autoGemv = T == 1 || (T <= cuda::kGemvMaxTokens && w.dtype != DType::BF16);
+  const bool gemv = gemmPath_ == GemmPath::Gemv || (gemmPath_ == GemmPath::Auto && autoGemv) || !lt_;
   if (!gemv) {
     bool done = false;
     if (w.dtype == DType::BF16) {

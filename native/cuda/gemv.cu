@@ -61,15 +61,18 @@ __global__ void __launch_bounds__(kWarps * 32) gemvDenseKernel(const WT* __restr
       }
     }
   };
+  // Eight 16-byte loads in flight per lane before any is used; weights are read once, so they
+  // bypass L1 (evict-first) and leave it to x.
+  constexpr int U = 8;
   int64_t i = lane;
-  for (; i + 96 < nv; i += 128) {
-    uint4 a = __ldg(wr + i), b = __ldg(wr + i + 32), c = __ldg(wr + i + 64), d = __ldg(wr + i + 96);
-    step(a, i);
-    step(b, i + 32);
-    step(c, i + 64);
-    step(d, i + 96);
+  for (; i + (U - 1) * 32 < nv; i += U * 32) {
+    uint4 wv[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) wv[u] = __ldcs(wr + i + u * 32);
+#pragma unroll
+    for (int u = 0; u < U; u++) step(wv[u], i + u * 32);
   }
-  for (; i < nv; i += 32) step(__ldg(wr + i), i);
+  for (; i < nv; i += 32) step(__ldcs(wr + i), i);
   storeRow<TMAX, OUT_F32>(out, ldOut, n, acc, T, bias);
 }
 
@@ -86,10 +89,10 @@ __global__ void __launch_bounds__(kWarps * 32) gemvQ8_0Kernel(const uint8_t* __r
   float acc[TMAX];
 #pragma unroll
   for (int t = 0; t < TMAX; t++) acc[t] = 0.0f;
-#pragma unroll 2
+#pragma unroll 4
   for (int64_t g = lane; g < groups; g += 32) {
     const uint4* qp = reinterpret_cast<const uint4*>(row + 32 * g);
-    uint4 q[2] = {__ldg(qp), __ldg(qp + 1)};
+    uint4 q[2] = {__ldcs(qp), __ldcs(qp + 1)};
     const float d = __half2float(__ldg(reinterpret_cast<const __half*>(row + K) + g));
     float qf[32];
     const uint32_t* words = reinterpret_cast<const uint32_t*>(q);
@@ -127,12 +130,12 @@ __global__ void __launch_bounds__(kWarps * 32) gemvQ4_KKernel(const uint8_t* __r
   float acc[TMAX];
 #pragma unroll
   for (int t = 0; t < TMAX; t++) acc[t] = 0.0f;
-#pragma unroll 2
+#pragma unroll 4
   for (int64_t p = lane; p < pieces; p += 32) {
     const int64_t sb = p >> 3;
     const int pc = int(p & 7), j = pc >> 1;
     const uint8_t* base = row + 144 * sb;
-    const uint4 qv = __ldg(reinterpret_cast<const uint4*>(base + 16 + 16 * pc));
+    const uint4 qv = __ldcs(reinterpret_cast<const uint4*>(base + 16 + 16 * pc));
     int sc1, m1, sc2, m2;
     kScaleMin(2 * j, base + 4, sc1, m1);
     kScaleMin(2 * j + 1, base + 4, sc2, m2);

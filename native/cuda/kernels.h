@@ -79,8 +79,12 @@ bool prefillKernelSupports(int headDim, int group);
 // One query token per item (tokens[i]), its context split into numParts partitions of
 // partitionSize keys (a multiple of 64); with numParts > 1 a reduction kernel combines them
 // through `partials` (numItems * numHeads * numParts * (headDim + 2) floats).
+// `variant` picks warps per CTA and pipeline depth (attention_decode.cu's kVariants; 0 default).
 void launchPagedDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int numParts, int partitionSize,
-                       float* partials, cudaStream_t stream);
+                       float* partials, int variant, cudaStream_t stream);
+// Resident CTAs per SM of a decode variant, and the keys of its tile (partitions are multiples).
+int decodeCtasPerSm(int headDim, int variant);
+int decodeKeysPerTile(int variant);
 // Query tiles: (seq, tokenStart, tokenEnd, -) of at most 64 / group tokens each.
 void launchPagedPrefill(const AttentionArgs& a, const int32_t* tiles, int numTiles, cudaStream_t stream);
 void launchPagedFallback(const AttentionArgs& a, const int32_t* tokens, int numTokens, cudaStream_t stream);

@@ -1,37 +1,35 @@
 // Fused sampling on the GPU: one CTA per logit row, exactly core/sampler.cpp's procedure.
 //
-// The CPU sorts the candidates (value desc, id asc) and walks the sorted masses to the top-k cut,
-// the top-p cut and the draw u * total (u = uniform01(seed, outputIndex)). Sorting 128k logits per
-// row is what a GPU must avoid, and only the order near the three cut points matters, so:
-//  pass 1 (one read of the row): raw max / log-sum-exp (logprobs), the top value, and a
-//    histogram of the candidates by value (2048 bins of 1/32 below a reference taken from the
-//    row's first elements), with counts and approximate masses;
-//  windows: from the cumulative histogram, the few bins where each cut can fall;
-//  pass 2 (second read): candidates inside a window are collected (value, id keys), everything
-//    else only adds its exact count and mass to the gap it lies in;
-//  the window keys are bitonic-sorted in shared memory; exact cumulative masses (double, as the
-//    CPU) = gaps above + a block scan over the sorted keys locate each cut and the drawn token.
-// If a cut falls outside every window (the float histogram misjudged) or a window overflows, the
-// row is flagged and the host redoes it with the CPU sampler: results are always the CPU's. Greedy
-// rows stop after pass 1 with the arg-max (lowest id among equals, as the CPU). Penalties are applied
-// on the fly: a bitmap marks penalised ids, their entries are binary-searched.
+// The CPU sorts the candidates (value desc, id asc) and walks their masses to the top-k cut, the
+// top-p cut and the draw u * total (u = uniform01(seed, outputIndex)). Sorting 128k logits per row
+// is what a GPU must avoid; only the order near the cut points matters. So, in one read of the row:
+//  - raw max / log-sum-exp (logprobs), the top scaled value, a histogram of the scaled values
+//    (2048 bins of 1/32 below a reference taken from the row's first elements: counts and
+//    approximate masses),
+//  - a shared-memory buffer of every value above a threshold bin, the threshold chosen from the
+//    first elements and raised (evicting) whenever the buffer passes half full, and the mass of
+//    everything below it.
+// Most rows end there: the buffer is sorted (bitonic) and the cuts are placed in it with exact
+// double cumulative masses (sampling_resolve.cuh). When a cut lies below the buffer (a flat
+// distribution drawn deep), windows around each cut are read off the histogram and a second read
+// collects just those; if even that misses (or overflows), the row is flagged and the host redoes
+// it with the CPU sampler. Greedy rows stop after one read with the arg-max. Penalties are applied
+// on the fly: a bitmap marks penalised ids, their (unique, counted) entries are binary-searched.
 #include <algorithm>
+#include <atomic>
 
 #include "../core/random.h"
 #include "cuda_check.h"
-#include "sampling.h"
-#include "sampling_block.cuh"
+#include "sampling_resolve.cuh"
 
 namespace pagedinfer::cuda {
 
 namespace {
 
-constexpr int kThreads = 512, kBins = 2048, kCap = 4096, kPerThread = kCap / kThreads;
-constexpr float kBinScale = 32.0f, kHeadroom = 16.0f;
+using namespace sampler;
 
-__device__ __forceinline__ int binOf(float x, float hi) {
-  return int(fminf(fmaxf((hi - x) * kBinScale, 0.0f), float(kBins - 1)));
-}
+constexpr int kChunk = kThreads * 64;  // elements between buffer checks
+constexpr int kSample = 4 * kThreads;  // first elements that set the reference and the threshold
 
 struct Row {
   SampleRowParams p;
@@ -54,6 +52,26 @@ struct Row {
   }
 };
 
+// Largest bin b <= last whose cumulative count is at most `target` (0 if none): one warp.
+__device__ int binBelowCount(const int* hist, int last, int target) {
+  const int lane = threadIdx.x & 31, per = (last + 32) / 32;
+  const int b0 = lane * per, b1 = min(last + 1, b0 + per);
+  int sum = 0;
+  for (int b = b0; b < b1; b++) sum += hist[b];
+  int incl = sum;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int v = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += v;
+  }
+  int run = incl - sum, best = -1;
+  for (int b = b0; b < b1; b++) {
+    run += hist[b];
+    if (run <= target) best = b;
+  }
+  return max(0, warpReduce(best, [](int a, int c) { return max(a, c); }));
+}
+
 // First bin b in [0, last] with cum[b] >= target (last when none).
 __device__ int firstReaching(const float* cum, int last, float target) {
   int lo = 0, hi = last;
@@ -65,18 +83,12 @@ __device__ int firstReaching(const float* cum, int last, float target) {
   return lo;
 }
 
-struct Windows {
-  int n;
-  int lo[3], hi[3];
-};
-
 __device__ void addWindow(Windows& w, int lo, int hi) {
   w.lo[w.n] = lo;
   w.hi[w.n] = hi;
   w.n++;
 }
 
-// Sorts and merges overlapping or adjacent windows (at most three).
 __device__ void mergeWindows(Windows& w) {
   for (int i = 0; i < w.n; i++)
     for (int j = i + 1; j < w.n; j++)
@@ -97,13 +109,46 @@ __device__ void mergeWindows(Windows& w) {
   w.n = out;
 }
 
-// Window index (>= 0) of bin b, or -(gap + 1) for the gap it lies in (gap g is before window g).
-__device__ __forceinline__ int regionOf(const Windows& w, int b) {
-  int region = -1;
-#pragma unroll
-  for (int i = 0; i < 3; i++)
-    if (i < w.n && b >= w.lo[i]) region = b <= w.hi[i] ? i : -(i + 2);
-  return region;
+// Windows around each cut, read off the cumulative histogram (thread 0). The float masses are
+// approximate, so each window spans the bins its cut can reach under a 2e-5 relative error.
+__device__ Windows chooseWindows(const int* cumC, const float* cumM, int fb, const SampleRowParams& p, double u) {
+  Windows w;
+  w.n = 0;
+  const float eps = 2e-5f;
+  int last = fb;
+  float tLo = fb > 0 ? cumM[fb - 1] : 0.0f, tHi = cumM[fb];
+  if (p.topK > 0 && p.topK < cumC[fb]) {
+    int lo = 0, hi = fb;
+    while (lo < hi) {
+      const int mid = (lo + hi) >> 1;
+      if (cumC[mid] >= p.topK) hi = mid;
+      else lo = mid + 1;
+    }
+    last = lo;
+    tLo = lo > 0 ? cumM[lo - 1] : 0.0f;
+    tHi = cumM[lo];
+    addWindow(w, lo, lo);
+  }
+  if (p.topP < 1.0f) {
+    const int pLo = firstReaching(cumM, last, p.topP * tLo * (1.0f - eps));
+    const int pHi = firstReaching(cumM, last, p.topP * tHi * (1.0f + eps));
+    addWindow(w, pLo, pHi);
+    last = pHi;
+    tLo = pLo > 0 ? cumM[pLo - 1] : 0.0f;
+    tHi = cumM[pHi];
+  }
+  const float uf = float(u);
+  addWindow(w, firstReaching(cumM, last, uf * tLo * (1.0f - eps)), firstReaching(cumM, last, uf * tHi * (1.0f + eps)));
+  mergeWindows(w);
+  return w;
+}
+
+// Pads cand[n, pow2) with the largest key and sorts.
+__device__ void sortCandidates(uint64_t* cand, int n) {
+  int size = 1;
+  while (size < n) size <<= 1;
+  for (int i = n + threadIdx.x; i < size; i += kThreads) cand[i] = ~0ull;
+  bitonicSort<kThreads>(cand, size);
 }
 
 __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restrict__ logits, int vocab,
@@ -115,19 +160,12 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   int* histC = reinterpret_cast<int*>(cand + kCap);
   float* histM = reinterpret_cast<float*>(histC + kBins);
   uint32_t* bitmap = reinterpret_cast<uint32_t*>(histM + kBins);
-  __shared__ float redF[kThreads / 32];
-  __shared__ double redD[kThreads / 32];
-  __shared__ int redI[kThreads / 32];
-  __shared__ Windows win;
-  __shared__ int status, counter, found;
-  __shared__ double gapMass[4];
-  __shared__ int gapCount[4];
-  __shared__ double sharedTotal;
-
-  const int tid = threadIdx.x;
+  __shared__ Scratch sc;
+  const int tid = threadIdx.x, warp = tid >> 5;
   const SampleRowParams p = params[blockIdx.x];
   const float* lg = logits + int64_t(blockIdx.x) * vocab;
-  Row row{p, penalties + p.penaltyBegin, bitmap, p.penaltyCount > 0 && bitmapWords > 0};
+  const Row row{p, penalties + p.penaltyBegin, bitmap, p.penaltyCount > 0 && bitmapWords > 0};
+  const auto maxOp = [](float a, float b) { return fmaxf(a, b); };
   SampleRowResult res{0, NAN, 0, 0.0f, 0.0f, {0, 0, 0}};
 
   if (row.hasPenalties) {
@@ -142,250 +180,211 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
     histC[b] = 0;
     histM[b] = 0.0f;
   }
-  if (tid == 0) status = 0;
+  if (tid == 0) sc.status = sc.overflow = sc.buffered = 0;
   __syncthreads();
-  const bool greedy = p.greedy != 0;
-  float reference = -INFINITY;
-  if (!greedy) {
-    for (int i = tid; i < min(vocab, 4 * kThreads); i += kThreads) {
-      const float x = row.penalized(i, lg[i]) * p.invTemperature;
-      if (x == x) reference = fmaxf(reference, x);
-    }
-    reference = blockReduce<kThreads>(reference, [](float a, float b) { return fmaxf(a, b); }, redF);
-    if (!(fabsf(reference) < INFINITY)) reference = 0.0f;
-  }
-  const float hiRef = reference + kHeadroom;
 
-  // ---- pass 1 ----
-  float rawM = -INFINITY, rawS = 0.0f, best = -INFINITY, top = -INFINITY;
-  int bestId = 0x7fffffff;
-  forEachLogit<kThreads>(lg, vocab, [&](int i, float l) {
+  float rawM = -INFINITY, rawS = 0.0f;
+  const auto rawUpdate = [&](float l) {  // online log-sum-exp of the raw logits
     if (l > rawM) {
       rawS = rawS * __expf(rawM - l) + 1.0f;
       rawM = l;
     } else if (l > -INFINITY) {
       rawS += __expf(l - rawM);
     }
-    const float pen = row.penalized(i, l);
-    if (greedy) {
+  };
+  const bool greedy = p.greedy != 0;
+  float top = -INFINITY, hiRef = 0.0f;
+  double below = 0.0;  // mass (relative to hiRef) of everything that is not in the buffer
+  int valid = 0;
+  if (greedy) {
+    float best = -INFINITY;
+    int bestId = kNone;
+    forEachLogit<kThreads>(lg, vocab, [&](int i, float l) {
+      rawUpdate(l);
+      const float pen = row.penalized(i, l);
       if (pen > best || (pen == best && i < bestId)) {
         best = pen;
         bestId = i;
       }
-    } else {
-      const float x = pen * p.invTemperature;
-      if (x == x) {
-        top = fmaxf(top, x);
-        const int b = binOf(x, hiRef);
-        atomicAdd(&histC[b], 1);
-        atomicAdd(&histM[b], __expf(fminf(x - hiRef, 60.0f)));
-      }
-    }
-  });
-  const float rawMax = blockReduce<kThreads>(rawM, [](float a, float b) { return fmaxf(a, b); }, redF);
-  const double rawSum = blockReduce<kThreads>(rawM == -INFINITY ? 0.0 : double(rawS) * exp(double(rawM) - double(rawMax)),
-                                              [](double a, double b) { return a + b; }, redD);
-  res.rawMax = rawMax;
-  res.rawLse = float(log(rawSum)) + rawMax;
-
-  if (greedy) {
-    const float bestAll = blockReduce<kThreads>(best, [](float a, float b) { return fmaxf(a, b); }, redF);
-    const int id = blockReduce<kThreads>(best == bestAll ? bestId : 0x7fffffff, [](int a, int b) { return min(a, b); }, redI);
-    res.token = id == 0x7fffffff ? 0 : id;
-    if (tid == 0 && row.penalized(0, lg[0]) != row.penalized(0, lg[0])) res.token = 0;  // CPU: a NaN at 0 is never beaten
+    });
+    const float bestAll = blockReduce<kThreads>(best, maxOp, sc.redF);
+    const int id = blockReduce<kThreads>(best == bestAll ? bestId : kNone, [](int a, int b) { return min(a, b); }, sc.redI);
+    res.token = id == kNone ? 0 : id;
+    const float first = row.penalized(0, lg[0]);
+    if (first != first) res.token = 0;  // the CPU's arg-max starts at 0 and never replaces a NaN there
   } else {
-    top = blockReduce<kThreads>(top, [](float a, float b) { return fmaxf(a, b); }, redF);
-    const float floorX = top + p.logMinP;  // -inf without min-p
-    const double u = uniform01(p.seed, uint64_t(p.outputIndex));
-    blockInclusiveScanArray<kThreads>(histC, kBins, redI);
-    blockInclusiveScanArray<kThreads>(histM, kBins, redF);
-    if (tid == 0) {
-      Windows w;
-      w.n = 0;
-      if (!(top > -INFINITY && top < INFINITY)) status = 1;
-      const int fb = binOf(floorX, hiRef);
-      const float eps = 2e-3f;
-      int last = fb;
-      float tLo = fb > 0 ? histM[fb - 1] : 0.0f, tHi = histM[fb];
-      if (p.topK > 0 && p.topK < histC[fb]) {
-        int lo = 0, hi = fb;  // first bin whose cumulative count reaches topK
-        while (lo < hi) {
-          const int mid = (lo + hi) >> 1;
-          if (histC[mid] >= p.topK) hi = mid;
-          else lo = mid + 1;
-        }
-        last = lo;
-        tLo = lo > 0 ? histM[lo - 1] : 0.0f;
-        tHi = histM[lo];
-        addWindow(w, lo, lo);
+    // Reference and initial threshold from the first elements: aim for about kCap / 8 buffered.
+    float ref = -INFINITY;
+    const int sampleEnd = min(vocab, kSample);
+    for (int i = tid; i < sampleEnd; i += kThreads) {
+      const float x = row.penalized(i, lg[i]) * p.invTemperature;
+      if (x == x) ref = fmaxf(ref, x);
+    }
+    ref = blockReduce<kThreads>(ref, maxOp, sc.redF);
+    hiRef = (fabsf(ref) < INFINITY ? ref : 0.0f) + kHeadroom;
+    if (vocab <= kCap / 2) {
+      if (tid == 0) sc.theta = kBins - 1;
+    } else {
+      for (int i = tid; i < sampleEnd; i += kThreads) {
+        const float x = row.penalized(i, lg[i]) * p.invTemperature;
+        if (x == x) atomicAdd(&histC[binOf(x, hiRef)], 1);
       }
-      if (p.topP < 1.0f) {
-        const int pLo = firstReaching(histM, last, p.topP * tLo * (1.0f - eps));
-        const int pHi = firstReaching(histM, last, p.topP * tHi * (1.0f + eps));
-        addWindow(w, pLo, pHi);
-        last = pHi;
-        tLo = pLo > 0 ? histM[pLo - 1] : 0.0f;
-        tHi = histM[pHi];
+      __syncthreads();
+      if (warp == 0) {
+        const int t = binBelowCount(histC, kBins - 1, max(1, int(int64_t(kCap / 8) * sampleEnd / vocab)));
+        if (tid == 0) sc.theta = t;
       }
-      const float uf = float(u);
-      addWindow(w, firstReaching(histM, last, uf * tLo * (1.0f - eps)), firstReaching(histM, last, uf * tHi * (1.0f + eps)));
-      mergeWindows(w);
-      int estimate = 0;
-      for (int i = 0; i < w.n; i++) estimate += histC[w.hi[i]] - (w.lo[i] > 0 ? histC[w.lo[i] - 1] : 0);
-      if (estimate > kCap) status = 1;
-      win = w;
-      counter = 0;
+      __syncthreads();
+      for (int b = tid; b < kBins; b += kThreads) histC[b] = 0;
     }
     __syncthreads();
 
-    if (status == 0) {
-      // ---- pass 2 ----
-      const Windows w = win;
-      int gc[4] = {0, 0, 0, 0};
-      double gm[4] = {0.0, 0.0, 0.0, 0.0};
-      forEachLogit<kThreads>(lg, vocab, [&](int i, float l) {
+    for (int c0 = 0; c0 < vocab; c0 += kChunk) {
+      const int theta = sc.theta;
+      const int c1 = min(vocab, c0 + kChunk);
+      forEachLogit<kThreads>(lg + c0, c1 - c0, [&](int j, float l) {
+        const int i = c0 + j;
+        rawUpdate(l);
         const float x = row.penalized(i, l) * p.invTemperature;
-        if (!(x >= floorX)) return;  // below min-p, or NaN
-        const int region = regionOf(w, binOf(x, hiRef));
-        if (region >= 0) {
-          const int slot = atomicAdd(&counter, 1);
+        if (x != x) return;
+        valid++;
+        top = fmaxf(top, x);
+        const int b = binOf(x, hiRef);
+        const float m = expf(fminf(x - hiRef, 60.0f));
+        atomicAdd(&histC[b], 1);
+        atomicAdd(&histM[b], m);
+        if (b <= theta) {
+          const int slot = atomicAdd(&sc.buffered, 1);
           if (slot < kCap) cand[slot] = orderKey(x, i);
+          else sc.overflow = 1;
         } else {
-          const double mass = double(expf(x - top));
-#pragma unroll
-          for (int g = 0; g < 4; g++)
-            if (-(region + 1) == g) {
-              gc[g]++;
-              gm[g] += mass;
-            }
+          below += m;
         }
       });
-#pragma unroll
-      for (int g = 0; g < 4; g++) {
-        const int c = blockReduce<kThreads>(gc[g], [](int a, int b) { return a + b; }, redI);
-        const double m = blockReduce<kThreads>(gm[g], [](double a, double b) { return a + b; }, redD);
-        if (tid == 0) {
-          gapCount[g] = c;
-          gapMass[g] = m;
-        }
-      }
       __syncthreads();
-      const int n = counter;
-      if (n > kCap) {
-        if (tid == 0) status = 1;
-      } else {
-        int size = 1;
-        while (size < n) size <<= 1;
-        for (int i = n + tid; i < size; i += kThreads) cand[i] = ~0ull;
-        bitonicSort<kThreads>(cand, size);
-
-        // Exact cumulative masses in sorted order: gaps above + prefix over the window keys.
-        double mass[kPerThread], cumBefore[kPerThread];
-        int rank[kPerThread];
-        double local = 0.0;
+      if (sc.buffered > kCap / 2 && !sc.overflow) {  // raise the threshold: keep about a quarter
+        if (warp == 0) {
+          const int t = binBelowCount(histC, theta, kCap / 4);
+          if (tid == 0) sc.theta = t;
+        }
+        __syncthreads();
+        const int newTheta = sc.theta, n = sc.buffered;
+        uint64_t keep[kPerThread];
 #pragma unroll
         for (int k = 0; k < kPerThread; k++) {
           const int i = tid * kPerThread + k;
-          mass[k] = 0.0;
-          cumBefore[k] = 0.0;
-          rank[k] = -1;
+          keep[k] = ~0ull;
           if (i < n) {
             const float x = keyValue(cand[i]);
-            const int region = regionOf(w, binOf(x, hiRef));
-            double gapsAbove = 0.0;
-            int countAbove = 0;
-            for (int g = 0; g <= region; g++) {
-              gapsAbove += gapMass[g];
-              countAbove += gapCount[g];
-            }
-            mass[k] = exp(double(x) - double(top));
-            cumBefore[k] = local + gapsAbove;
-            rank[k] = i + countAbove;
-            local += mass[k];
+            if (binOf(x, hiRef) <= newTheta) keep[k] = cand[i];
+            else below += expf(x - hiRef);
           }
         }
-        double windowsTotal;
-        const double before = blockExclusiveScan<kThreads>(local, redD, &windowsTotal);
+        __syncthreads();
+        if (tid == 0) sc.buffered = 0;
+        __syncthreads();
 #pragma unroll
-        for (int k = 0; k < kPerThread; k++) cumBefore[k] += before;
-        int totalCount = n;
-        double total = windowsTotal;
-        for (int g = 0; g < 4; g++) {
-          totalCount += gapCount[g];
-          total += gapMass[g];
-        }
-        const int lastIdx = w.n < 4 && gapCount[w.n] == 0 ? n - 1 : -1;  // overall last candidate, if in a window
+        for (int k = 0; k < kPerThread; k++)
+          if (keep[k] != ~0ull) cand[atomicAdd(&sc.buffered, 1)] = keep[k];
+        __syncthreads();
+      }
+    }
+  }
+  const float rawMax = blockReduce<kThreads>(rawM, maxOp, sc.redF);
+  const double rawSum = blockReduce<kThreads>(rawM == -INFINITY ? 0.0 : double(rawS) * exp(double(rawM) - double(rawMax)),
+                                              [](double a, double b) { return a + b; }, sc.redD);
+  res.rawMax = rawMax;
+  res.rawLse = float(log(rawSum)) + rawMax;
 
-        // The cut searches below find the first sorted index whose condition holds; the condition is
-        // monotone in the index, so the smallest index that satisfies it is the cut.
-        auto firstIndex = [&](auto cond) {
-          if (tid == 0) found = 0x7fffffff;
-          __syncthreads();
+  if (!greedy) {
+    top = blockReduce<kThreads>(top, maxOp, sc.redF);
+    below = blockReduce<kThreads>(below, [](double a, double b) { return a + b; }, sc.redD);
+    valid = blockReduce<kThreads>(valid, [](int a, int b) { return a + b; }, sc.redI);
+    const float floorX = top + p.logMinP;  // -inf without min-p
+    const double u = uniform01(p.seed, uint64_t(p.outputIndex));
+    const int fb = binOf(floorX, hiRef), theta = sc.theta;
+    const bool finite = top > -INFINITY && top < INFINITY;
+
+    // 1. From the buffer: everything above the threshold, sorted; below it one gap of known mass.
+    // With min-p the gap must lie wholly below the floor (or be everything, without min-p).
+    bool tried = false;
+    if (finite && !sc.overflow && (p.logMinP == -INFINITY || fb <= theta)) {
+      tried = true;
+      const int n = sc.buffered;
+      sortCandidates(cand, n);
+      int inFloor = 0;
+      for (int i = tid; i < n; i += kThreads) inFloor += keyValue(cand[i]) >= floorX;
+      inFloor = blockReduce<kThreads>(inFloor, [](int a, int b) { return a + b; }, sc.redI);
+      if (tid == 0) {
+        for (int g = 0; g < 4; g++) sc.gapCount[g] = 0, sc.gapMass[g] = 0.0;
+        if (p.logMinP == -INFINITY) {
+          sc.gapCount[1] = valid - n;
+          sc.gapMass[1] = below * exp(double(hiRef) - double(top));
+        }
+      }
+      __syncthreads();
+      const Windows w{1, {0, 0, 0}, {theta, 0, 0}};
+      res.token = resolveSorted(cand, inFloor, w, top, hiRef, u, p, sc);
+    }
+    // 2. Windows around the cuts, collected by a second read of the row.
+    if (!finite) {
+      if (tid == 0) sc.status = 1;
+    } else if (!tried || sc.status != 0) {
+      __syncthreads();
+      if (tid == 0) sc.status = 0;
+      blockInclusiveScanArray<kThreads>(histC, kBins, sc.redI);
+      blockInclusiveScanArray<kThreads>(histM, kBins, sc.redF);
+      if (tid == 0) {
+        const Windows w = chooseWindows(histC, histM, fb, p, u);
+        int estimate = 0;
+        for (int i = 0; i < w.n; i++) estimate += histC[w.hi[i]] - (w.lo[i] > 0 ? histC[w.lo[i] - 1] : 0);
+        if (estimate > kCap) sc.status = 1;
+        sc.win = w;
+        sc.counter = 0;
+      }
+      __syncthreads();
+      if (sc.status == 0) {
+        const Windows w = sc.win;
+        int gc[4] = {0, 0, 0, 0};
+        double gm[4] = {0.0, 0.0, 0.0, 0.0};
+        forEachLogit<kThreads>(lg, vocab, [&](int i, float l) {
+          const float x = row.penalized(i, l) * p.invTemperature;
+          if (!(x >= floorX)) return;  // below min-p, or NaN
+          const int region = regionOf(w, binOf(x, hiRef));
+          if (region >= 0) {
+            const int slot = atomicAdd(&sc.counter, 1);
+            if (slot < kCap) cand[slot] = orderKey(x, i);
+          } else {
+            const double mass = double(expf(x - top));
 #pragma unroll
-          for (int k = 0; k < kPerThread; k++)
-            if (rank[k] >= 0 && cond(k)) atomicMin(&found, tid * kPerThread + k);
-          __syncthreads();
-          return found;
-        };
-        auto publish = [&](int idx, bool cum) {  // total up to and including sorted index idx
-          if (idx >= tid * kPerThread && idx < (tid + 1) * kPerThread) {
-            const int k = idx - tid * kPerThread;
-            sharedTotal = cum ? cumBefore[k] + mass[k] : 0.0;
+            for (int g = 0; g < 4; g++)
+              if (-(region + 1) == g) {
+                gc[g]++;
+                gm[g] += mass;
+              }
           }
-          __syncthreads();
-          return sharedTotal;
-        };
-        constexpr int kNone = 0x7fffffff;
-        const auto owns = [&](int idx) { return idx >= tid * kPerThread && idx < (tid + 1) * kPerThread; };
-        int limit = -1;  // last kept sorted index once a cut applies
-        double kept = total;
-        // top-k: the element of rank topK - 1 must lie in a window.
-        if (p.topK > 0 && p.topK < totalCount) {
-          const int idx = firstIndex([&](int k) { return rank[k] == p.topK - 1; });
-          if (idx == kNone) {
-            if (tid == 0) status = 1;
-          } else {
-            limit = idx;
-            kept = publish(idx, true);
+        });
+#pragma unroll
+        for (int g = 0; g < 4; g++) {
+          const int c = blockReduce<kThreads>(gc[g], [](int a, int b) { return a + b; }, sc.redI);
+          const double m = blockReduce<kThreads>(gm[g], [](double a, double b) { return a + b; }, sc.redD);
+          if (tid == 0) {
+            sc.gapCount[g] = c;
+            sc.gapMass[g] = m;
           }
         }
         __syncthreads();
-        // top-p: the first index whose cumulative mass reaches topP * kept.
-        if (status == 0 && p.topP < 1.0f) {
-          const double target = double(p.topP) * kept;
-          const int idx = firstIndex([&](int k) {
-            return cumBefore[k] + mass[k] >= target && (limit < 0 || tid * kPerThread + k <= limit);
-          });
-          if (idx != kNone) {
-            if (owns(idx) && !(cumBefore[idx - tid * kPerThread] < target)) status = 1;  // crossing in the gap above
-            limit = idx;
-            kept = publish(idx, true);
-          } else if (limit < 0) {
-            if (lastIdx >= 0) limit = lastIdx;
-            else if (tid == 0) status = 1;
-          }
-        }
-        __syncthreads();
-        // the draw: the first index whose cumulative mass exceeds u * kept.
-        if (status == 0) {
-          const double target = u * kept;
-          const int idx = firstIndex([&](int k) {
-            return cumBefore[k] + mass[k] > target && (limit < 0 || tid * kPerThread + k <= limit);
-          });
-          int pick = idx;
-          if (idx != kNone) {
-            if (owns(idx) && !(cumBefore[idx - tid * kPerThread] <= target)) status = 1;  // draw in the gap above
-          } else {
-            pick = limit >= 0 ? limit : lastIdx;
-            if (pick < 0 && tid == 0) status = 1;
-          }
-          __syncthreads();
-          if (status == 0) res.token = keyId(cand[pick]);
+        const int n = sc.counter;
+        if (n > kCap) {
+          if (tid == 0) sc.status = 1;
+        } else {
+          sortCandidates(cand, n);
+          res.token = resolveSorted(cand, n, w, top, hiRef, u, p, sc);
         }
       }
     }
     __syncthreads();
-    res.status = status;
+    res.status = sc.status;
   }
   if (tid == 0) {
     res.logprob = p.numLogprobs >= 0 && res.status == 0 ? lg[res.token] - res.rawLse : NAN;
