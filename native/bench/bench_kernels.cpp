@@ -83,9 +83,10 @@ void benchDecodeAttention(Bench& bench) {
     Tensor qT{q, DType::BF16, c.seqs, heads * d}, outT{out, DType::BF16, c.seqs, heads * d};
     const AttentionShape a{heads, kvHeads, d, 1.0f / std::sqrt(float(d))};
     const double bytes = double(c.seqs) * c.ctx * kvHeads * d * 2 * 2;
-    const char* variants[] = {"4 warps 3 stages", "2 warps 3 stages", "2 warps 4 stages", "4 warps 2 stages"};
-    for (int variant = 0; variant < 4; variant++) {
-      for (int partition : {0, 512, 2048}) {
+    const char* variants[] = {"4 warps 3 stages", "2 warps 3 stages", "2 warps 4 stages", "4 warps 2 stages",
+                              "2 warps 3 stages L2 prefetch", "4 warps 3 stages L2 prefetch"};
+    for (int variant : {0, 1, 4, 5}) {
+      for (int partition : {0, 2048}) {
         if (partition > c.ctx || (partition && c.seqs == 256)) continue;
         b.setDecodeVariant(variant);
         b.setDecodePartition(partition);

@@ -17,7 +17,7 @@ constexpr int kKeysPerTile = 64;
 
 // Copies keys [key0, key0 + KEYS) of one kv head (zero rows at and past `end`) into sK / sV, rows
 // of `ld` elements, with 16-byte cp.async. Threads stride over (row, 16-byte chunk).
-template <int D, int THREADS, int KEYS = kKeysPerTile>
+template <int D, int THREADS, int KEYS = kKeysPerTile, bool PREFETCH = false>
 __device__ __forceinline__ void loadKvTile(bf16* sK, bf16* sV, int ld, const KvLayer& kv, const int32_t* table, int kvh,
                                            int key0, int end) {
   constexpr int kChunks = D / 8;
@@ -33,8 +33,13 @@ __device__ __forceinline__ void loadKvTile(bf16* sK, bf16* sV, int ld, const KvL
       const int64_t block = table[key / kv.blockSize];
       off = ((block * kv.numKvHeads + kvh) * kv.blockSize + key % kv.blockSize) * D + 8 * c;
     }
-    cpAsync16(sK + r * ld + 8 * c, kBase + off, valid ? 16 : 0);
-    cpAsync16(sV + r * ld + 8 * c, vBase + off, valid ? 16 : 0);
+    if constexpr (PREFETCH) {
+      cpAsync16Prefetch(sK + r * ld + 8 * c, kBase + off, valid ? 16 : 0);
+      cpAsync16Prefetch(sV + r * ld + 8 * c, vBase + off, valid ? 16 : 0);
+    } else {
+      cpAsync16(sK + r * ld + 8 * c, kBase + off, valid ? 16 : 0);
+      cpAsync16(sV + r * ld + 8 * c, vBase + off, valid ? 16 : 0);
+    }
   }
 }
 

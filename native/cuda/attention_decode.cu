@@ -24,15 +24,17 @@ namespace {
 // default was chosen by measurement (docs/cuda-kernels.md).
 struct Variant {
   int warps, stages;
+  bool prefetch;  // cp.async with an L2 prefetch of 256 bytes
 };
-constexpr Variant kVariants[] = {{4, 3}, {2, 3}, {2, 4}, {4, 2}};
+constexpr Variant kVariants[] = {{4, 3, false}, {2, 3, false}, {2, 4, false}, {4, 2, false}, {2, 3, true}, {4, 3, true}};
+constexpr int kNumVariants = sizeof(kVariants) / sizeof(kVariants[0]);
 
 template <int D, int WARPS, int STAGES>
 constexpr size_t decodeSmemBytes() {
   return size_t(16 + 2 * STAGES * 16 * WARPS) * (D + 8) * sizeof(bf16);
 }
 
-template <int D, int WARPS, int STAGES>
+template <int D, int WARPS, int STAGES, bool PREFETCH>
 __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a, const int32_t* __restrict__ tokens,
                                                                 int group, int numParts, int partitionSize,
                                                                 float* __restrict__ partials, int numItems) {
@@ -68,7 +70,7 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
 #pragma unroll
   for (int s = 0; s < kStages - 1; s++) {
     if (s < numTiles)
-      loadKvTile<D, kThreads, kKeysPerTile>(sK + s * kKeysPerTile * LD, sV + s * kKeysPerTile * LD, LD, a.kv, table, kvh,
+      loadKvTile<D, kThreads, kKeysPerTile, PREFETCH>(sK + s * kKeysPerTile * LD, sV + s * kKeysPerTile * LD, LD, a.kv, table, kvh,
                                             start + s * kKeysPerTile, end);
     cpAsyncCommit();
   }
@@ -88,7 +90,7 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
     __syncthreads();  // tile `tile` landed for everyone; everyone is done with tile - 1's buffer
     const int next = tile + kStages - 1;
     if (next < numTiles)
-      loadKvTile<D, kThreads, kKeysPerTile>(sK + (next % kStages) * kKeysPerTile * LD,
+      loadKvTile<D, kThreads, kKeysPerTile, PREFETCH>(sK + (next % kStages) * kKeysPerTile * LD,
                                             sV + (next % kStages) * kKeysPerTile * LD, LD, a.kv, table, kvh,
                                             start + next * kKeysPerTile, end);
     cpAsyncCommit();
@@ -204,15 +206,15 @@ __global__ void decodeReduceKernel(AttentionArgs a, const int32_t* __restrict__ 
   }
 }
 
-template <int D, int WARPS, int STAGES>
+template <int D, int WARPS, int STAGES, bool PREFETCH>
 void launchDecodeVariant(const AttentionArgs& a, const int32_t* tokens, int numItems, int group, int numParts,
                          int partitionSize, float* partials, cudaStream_t stream) {
   constexpr size_t smem = decodeSmemBytes<D, WARPS, STAGES>();
   static std::atomic<uint32_t> configured{0};
-  allowDynamicSmem(pagedDecodeKernel<D, WARPS, STAGES>, smem, configured);
+  allowDynamicSmem(pagedDecodeKernel<D, WARPS, STAGES, PREFETCH>, smem, configured);
   for (int first = 0; first < numItems; first += 65535) {
     const int n = std::min(65535, numItems - first);
-    pagedDecodeKernel<D, WARPS, STAGES><<<dim3(numParts, a.kv.numKvHeads, n), 32 * WARPS, smem, stream>>>(
+    pagedDecodeKernel<D, WARPS, STAGES, PREFETCH><<<dim3(numParts, a.kv.numKvHeads, n), 32 * WARPS, smem, stream>>>(
         a, tokens + first, group, numParts, partitionSize, partials, n);
     CUDA_CHECK_LAUNCH("pagedDecode");
     if (numParts > 1) {
@@ -222,13 +224,13 @@ void launchDecodeVariant(const AttentionArgs& a, const int32_t* tokens, int numI
   }
 }
 
-template <int D, int WARPS, int STAGES>
+template <int D, int WARPS, int STAGES, bool PREFETCH>
 int slotsPerSm() {
   int blocks = 0;
   constexpr size_t smem = decodeSmemBytes<D, WARPS, STAGES>();
   static std::atomic<uint32_t> configured{0};
-  allowDynamicSmem(pagedDecodeKernel<D, WARPS, STAGES>, smem, configured);
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, pagedDecodeKernel<D, WARPS, STAGES>, 32 * WARPS, smem));
+  allowDynamicSmem(pagedDecodeKernel<D, WARPS, STAGES, PREFETCH>, smem, configured);
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, pagedDecodeKernel<D, WARPS, STAGES, PREFETCH>, 32 * WARPS, smem));
   return blocks;
 }
 
@@ -236,20 +238,24 @@ template <int D>
 void launchDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int group, int numParts, int partitionSize,
                   float* partials, int variant, cudaStream_t stream) {
   switch (variant) {
-    case 1: launchDecodeVariant<D, 2, 3>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    case 2: launchDecodeVariant<D, 2, 4>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    case 3: launchDecodeVariant<D, 4, 2>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    default: launchDecodeVariant<D, 4, 3>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    case 1: launchDecodeVariant<D, 2, 3, false>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    case 2: launchDecodeVariant<D, 2, 4, false>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    case 3: launchDecodeVariant<D, 4, 2, false>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    case 4: launchDecodeVariant<D, 2, 3, true>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    case 5: launchDecodeVariant<D, 4, 3, true>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    default: launchDecodeVariant<D, 4, 3, false>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
   }
 }
 
 template <int D>
 int decodeSlots(int variant) {
   switch (variant) {
-    case 1: return slotsPerSm<D, 2, 3>();
-    case 2: return slotsPerSm<D, 2, 4>();
-    case 3: return slotsPerSm<D, 4, 2>();
-    default: return slotsPerSm<D, 4, 3>();
+    case 1: return slotsPerSm<D, 2, 3, false>();
+    case 2: return slotsPerSm<D, 2, 4, false>();
+    case 3: return slotsPerSm<D, 4, 2, false>();
+    case 4: return slotsPerSm<D, 2, 3, true>();
+    case 5: return slotsPerSm<D, 4, 3, true>();
+    default: return slotsPerSm<D, 4, 3, false>();
   }
 }
 
@@ -269,7 +275,8 @@ int decodeCtasPerSm(int headDim, int variant) {
   }
 }
 
-int decodeKeysPerTile(int variant) { return 16 * kVariants[variant >= 0 && variant < 4 ? variant : 0].warps; }
+int decodeKeysPerTile(int variant) { return 16 * kVariants[variant >= 0 && variant < kNumVariants ? variant : 0].warps; }
+int decodeVariantCount() { return kNumVariants; }
 
 void launchPagedDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int numParts, int partitionSize,
                        float* partials, int variant, cudaStream_t stream) {

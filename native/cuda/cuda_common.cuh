@@ -69,6 +69,10 @@ __device__ __forceinline__ uint32_t smemAddr(const void* p) {
 __device__ __forceinline__ void cpAsync16(void* dst, const void* src, int srcBytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smemAddr(dst)), "l"(src), "r"(srcBytes));
 }
+// The same with an L2 prefetch of the surrounding 256 bytes (streams of contiguous 16-byte pieces).
+__device__ __forceinline__ void cpAsync16Prefetch(void* dst, const void* src, int srcBytes) {
+  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(smemAddr(dst)), "l"(src), "r"(srcBytes));
+}
 __device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ __forceinline__ void cpAsyncWait() {

@@ -85,6 +85,7 @@ void launchPagedDecode(const AttentionArgs& a, const int32_t* tokens, int numIte
 // Resident CTAs per SM of a decode variant, and the keys of its tile (partitions are multiples).
 int decodeCtasPerSm(int headDim, int variant);
 int decodeKeysPerTile(int variant);
+int decodeVariantCount();
 // Query tiles: (seq, tokenStart, tokenEnd, -) of at most 64 / group tokens each.
 void launchPagedPrefill(const AttentionArgs& a, const int32_t* tiles, int numTiles, cudaStream_t stream);
 void launchPagedFallback(const AttentionArgs& a, const int32_t* tokens, int numTokens, cudaStream_t stream);

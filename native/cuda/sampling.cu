@@ -3,17 +3,15 @@
 // The CPU sorts the candidates (value desc, id asc) and walks their masses to the top-k cut, the
 // top-p cut and the draw u * total (u = uniform01(seed, outputIndex)). Sorting 128k logits per row
 // is what a GPU must avoid; only the order near the cut points matters. So, in one read of the row:
-//  - raw max / log-sum-exp (logprobs), the top scaled value, a histogram of the scaled values
-//    (2048 bins of 1/32 below a reference taken from the row's first elements: counts and
-//    approximate masses),
-//  - a shared-memory buffer of every value above a threshold bin, the threshold chosen from the
-//    first elements and raised (evicting) whenever the buffer passes half full, and the mass of
-//    everything below it.
+//  - raw max / log-sum-exp (logprobs) and the top scaled value,
+//  - a shared-memory buffer of every value above a threshold bin (bins of 1/32 below a reference
+//    taken from the row's first elements), the threshold chosen from those first elements and
+//    raised (evicting) whenever the buffer passes half full, and the mass of everything below it.
 // Most rows end there: the buffer is sorted (bitonic) and the cuts are placed in it with exact
 // double cumulative masses (sampling_resolve.cuh). When a cut lies below the buffer (a flat
-// distribution drawn deep), windows around each cut are read off the histogram and a second read
-// collects just those; if even that misses (or overflows), the row is flagged and the host redoes
-// it with the CPU sampler. Greedy rows stop after one read with the arg-max. Penalties are applied
+// distribution drawn deep), a second read builds a histogram of the whole row, windows around each
+// cut are read off it, and a third read collects just those; if even that misses (or overflows),
+// the row is flagged and the host redoes it with the CPU sampler. Greedy rows stop after one read with the arg-max. Penalties are applied
 // on the fly: a bitmap marks penalised ids, their (unique, counted) entries are binary-searched.
 #include <algorithm>
 #include <atomic>
@@ -249,26 +247,27 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
         if (x != x) return;
         valid++;
         top = fmaxf(top, x);
-        const int b = binOf(x, hiRef);
-        const float m = expf(fminf(x - hiRef, 60.0f));
-        atomicAdd(&histC[b], 1);
-        atomicAdd(&histM[b], m);
-        if (b <= theta) {
+        if (binOf(x, hiRef) <= theta) {
           const int slot = atomicAdd(&sc.buffered, 1);
           if (slot < kCap) cand[slot] = orderKey(x, i);
           else sc.overflow = 1;
         } else {
-          below += m;
+          below += expf(x - hiRef);  // below the threshold bin: x < hiRef
         }
       });
       __syncthreads();
       if (sc.buffered > kCap / 2 && !sc.overflow) {  // raise the threshold: keep about a quarter
+        const int n = sc.buffered;
+        for (int b = tid; b <= theta; b += kThreads) histC[b] = 0;
+        __syncthreads();
+        for (int i = tid; i < n; i += kThreads) atomicAdd(&histC[binOf(keyValue(cand[i]), hiRef)], 1);
+        __syncthreads();
         if (warp == 0) {
           const int t = binBelowCount(histC, theta, kCap / 4);
           if (tid == 0) sc.theta = t;
         }
         __syncthreads();
-        const int newTheta = sc.theta, n = sc.buffered;
+        const int newTheta = sc.theta;
         uint64_t keep[kPerThread];
 #pragma unroll
         for (int k = 0; k < kPerThread; k++) {
@@ -332,6 +331,19 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
     } else if (!tried || sc.status != 0) {
       __syncthreads();
       if (tid == 0) sc.status = 0;
+      for (int b = tid; b < kBins; b += kThreads) {
+        histC[b] = 0;
+        histM[b] = 0.0f;
+      }
+      __syncthreads();
+      forEachLogit<kThreads>(lg, vocab, [&](int i, float l) {  // counts and approximate masses by bin
+        const float x = row.penalized(i, l) * p.invTemperature;
+        if (x != x) return;
+        const int b = binOf(x, hiRef);
+        atomicAdd(&histC[b], 1);
+        atomicAdd(&histM[b], __expf(fminf(x - hiRef, 60.0f)));
+      });
+      __syncthreads();
       blockInclusiveScanArray<kThreads>(histC, kBins, sc.redI);
       blockInclusiveScanArray<kThreads>(histM, kBins, sc.redF);
       if (tid == 0) {
