@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -260,6 +261,8 @@ void benchSampling(Bench& bench) {
     }
   };
   const char* names[] = {"greedy", "T=1", "T=0.7 top-p 0.9", "T=0.8 top-k 50 min-p 0.05", "mix of the four"};
+  const int target = std::getenv("PAGEDINFER_SAMPLE_BUFFER_TARGET") ? std::atoi(std::getenv("PAGEDINFER_SAMPLE_BUFFER_TARGET")) : 0;
+  b.setSampleBufferTarget(target);
   for (int mode = 0; mode < 5; mode++) {
     for (int logprobs : {-1, 5}) {
       if (logprobs >= 0 && mode != 4) continue;
@@ -277,8 +280,8 @@ void benchSampling(Bench& bench) {
       std::sort(kernelUs.begin(), kernelUs.end());
       const int fallbacks = b.sampleHostFallbacks() - before;
       char note[160];
-      std::snprintf(note, sizeof note, "kernels %.1f us; %d of %d rows redone on the host", kernelUs[kernelUs.size() / 2],
-                    fallbacks, 23 * rows);
+      std::snprintf(note, sizeof note, "kernels %.1f us; %d of %d rows redone on the host; buffer target %d",
+                    kernelUs[kernelUs.size() / 2], fallbacks, 23 * rows, target ? target : 512);
       bench.addBandwidth(std::string("sampling ") + names[mode] + (logprobs >= 0 ? " +5 logprobs" : ""),
                          "256 x 128256, sample() wall", us, double(rows) * vocab * 4, note);
     }

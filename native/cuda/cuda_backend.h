@@ -90,6 +90,7 @@ class CudaBackend : public Backend {
   bool hasCublasLt() const { return lt_ != nullptr; }
   int sampleHostFallbacks() const { return sampleFallbacks_; }
   float lastSampleKernelMicros() const { return sampleKernelMicros_; }  // device time of the last sample()
+  void setSampleBufferTarget(int values) { sampleBufferTarget_ = values; }  // 0: default
   // bf16 GEMM straight through cuBLASLt (out[T][N] = x[T][K] w[N][K]^T); false if no algorithm.
   bool cublasGemm(void* out, bool outF32, int64_t ldOut, const void* x, int64_t T, int64_t K, const void* w, int64_t N);
 
@@ -156,12 +157,13 @@ class CudaBackend : public Backend {
   int32_t* prefillTokens_ = nullptr;
   std::vector<int32_t> hostQueryStart_;
   std::vector<float> ropeHost_;
-  int decodePartition_ = 0, decodeVariant_ = 0;
+  int decodePartition_ = 0, decodeVariant_ = 4;  // 2 warps, 3 stages, L2 prefetch: measured best (docs)
 
   // sampling
   Buffer sampleDevice_, samplePinned_;
   int sampleFallbacks_ = 0;
   float sampleKernelMicros_ = 0;
+  int sampleBufferTarget_ = 0;
   cudaEvent_t sampleEvents_[2] = {nullptr, nullptr};
 
   // graphs

@@ -107,7 +107,8 @@ void CudaBackend::sample(Tensor logits, const StepView& s, const StepView& host,
   auto* devResults = reinterpret_cast<cuda::SampleRowResult*>(d + oResults);
   CUDA_CHECK(cudaEventRecord(sampleEvents_[0], stream_));
   cuda::launchSample(static_cast<const float*>(logits.data), rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
-                     reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults, stream_);
+                     reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults,
+                     sampleBufferTarget_, stream_);
   if (maxTopN > 0)
     cuda::launchTopLogprobs(static_cast<const float*>(logits.data), rows, vocab,
                             reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults, maxTopN,

@@ -152,7 +152,8 @@ __device__ void sortCandidates(uint64_t* cand, int n) {
 __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restrict__ logits, int vocab,
                                                             const SampleRowParams* __restrict__ params,
                                                             const PenaltyEntry* __restrict__ penalties,
-                                                            SampleRowResult* __restrict__ results, int bitmapWords) {
+                                                            SampleRowResult* __restrict__ results, int bitmapWords,
+                                                            int bufferTarget) {
   extern __shared__ __align__(16) uint8_t smem[];
   uint64_t* cand = reinterpret_cast<uint64_t*>(smem);
   int* histC = reinterpret_cast<int*>(cand + kCap);
@@ -211,7 +212,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
     const float first = row.penalized(0, lg[0]);
     if (first != first) res.token = 0;  // the CPU's arg-max starts at 0 and never replaces a NaN there
   } else {
-    // Reference and initial threshold from the first elements: aim for about kCap / 8 buffered.
+    // Reference and initial threshold from the first elements: aim for about bufferTarget buffered.
     float ref = -INFINITY;
     const int sampleEnd = min(vocab, kSample);
     for (int i = tid; i < sampleEnd; i += kThreads) {
@@ -229,7 +230,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
       }
       __syncthreads();
       if (warp == 0) {
-        const int t = binBelowCount(histC, kBins - 1, max(1, int(int64_t(kCap / 8) * sampleEnd / vocab)));
+        const int t = binBelowCount(histC, kBins - 1, max(1, int(int64_t(bufferTarget) * sampleEnd / vocab)));
         if (tid == 0) sc.theta = t;
       }
       __syncthreads();
@@ -411,12 +412,13 @@ size_t sampleSmemBytes(int vocab, bool penalties) {
 }
 
 void launchSample(const float* logits, int rows, int vocab, const SampleRowParams* params, const PenaltyEntry* penalties,
-                  bool anyPenalties, SampleRowResult* results, cudaStream_t stream) {
+                  bool anyPenalties, SampleRowResult* results, int bufferTarget, cudaStream_t stream) {
   if (rows <= 0) return;
   const size_t smem = sampleSmemBytes(vocab, anyPenalties);
   CUDA_CHECK(cudaFuncSetAttribute(sampleKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   sampleKernel<<<rows, kThreads, smem, stream>>>(logits, vocab, params, penalties, results,
-                                                 anyPenalties ? (vocab + 31) / 32 : 0);
+                                                 anyPenalties ? (vocab + 31) / 32 : 0,
+                                                 bufferTarget > 0 ? std::min(bufferTarget, kCap / 2) : kCap / 8);
   CUDA_CHECK_LAUNCH("sample");
 }
 

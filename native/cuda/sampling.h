@@ -42,8 +42,9 @@ struct SampleRowResult {
 // Bytes of dynamic shared memory the sampler needs for a vocabulary (penalty bitmap included when
 // any row has penalties).
 size_t sampleSmemBytes(int vocab, bool penalties);
+// bufferTarget: values the first read aims to keep above its threshold (0: the default, 512).
 void launchSample(const float* logits, int rows, int vocab, const SampleRowParams* params, const PenaltyEntry* penalties,
-                  bool anyPenalties, SampleRowResult* results, cudaStream_t stream);
+                  bool anyPenalties, SampleRowResult* results, int bufferTarget, cudaStream_t stream);
 // Top-n raw logprobs of rows with numLogprobs > 0 (after launchSample: it reads rawMax/rawLse):
 // topIds/topLogprobs [rows][maxTopN], padded with -1 / -inf. A row it cannot resolve gets status 1.
 void launchTopLogprobs(const float* logits, int rows, int vocab, const SampleRowParams* params, SampleRowResult* results,
