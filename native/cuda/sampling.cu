@@ -71,11 +71,11 @@ __device__ int binBelowCount(const int* hist, int last, int target) {
 }
 
 // First bin b in [0, last] with cum[b] >= target (last when none).
-__device__ int firstReaching(const float* cum, int last, float target) {
+__device__ int firstReaching(const unsigned long long* cum, int last, double target) {
   int lo = 0, hi = last;
   while (lo < hi) {
     const int mid = (lo + hi) >> 1;
-    if (cum[mid] >= target) hi = mid;
+    if (double(cum[mid]) >= target) hi = mid;
     else lo = mid + 1;
   }
   return lo;
@@ -107,14 +107,16 @@ __device__ void mergeWindows(Windows& w) {
   w.n = out;
 }
 
-// Windows around each cut, read off the cumulative histogram (thread 0). The float masses are
-// approximate, so each window spans the bins its cut can reach under a 2e-5 relative error.
-__device__ Windows chooseWindows(const int* cumC, const float* cumM, int fb, const SampleRowParams& p, double u) {
+// Windows around each cut, read off the cumulative histogram (thread 0). The fixed-point masses are
+// approximate (fast exp, 2^-40 steps), so each window spans the bins its cut can reach under a
+// 2e-5 relative error.
+__device__ Windows chooseWindows(const int* cumC, const unsigned long long* cumM, int fb, const SampleRowParams& p,
+                                 double u) {
   Windows w;
   w.n = 0;
-  const float eps = 2e-5f;
+  const double eps = 2e-5;
   int last = fb;
-  float tLo = fb > 0 ? cumM[fb - 1] : 0.0f, tHi = cumM[fb];
+  double tLo = fb > 0 ? double(cumM[fb - 1]) : 0.0, tHi = double(cumM[fb]);
   if (p.topK > 0 && p.topK < cumC[fb]) {
     int lo = 0, hi = fb;
     while (lo < hi) {
@@ -123,20 +125,19 @@ __device__ Windows chooseWindows(const int* cumC, const float* cumM, int fb, con
       else lo = mid + 1;
     }
     last = lo;
-    tLo = lo > 0 ? cumM[lo - 1] : 0.0f;
-    tHi = cumM[lo];
+    tLo = lo > 0 ? double(cumM[lo - 1]) : 0.0;
+    tHi = double(cumM[lo]);
     addWindow(w, lo, lo);
   }
   if (p.topP < 1.0f) {
-    const int pLo = firstReaching(cumM, last, p.topP * tLo * (1.0f - eps));
-    const int pHi = firstReaching(cumM, last, p.topP * tHi * (1.0f + eps));
+    const int pLo = firstReaching(cumM, last, p.topP * tLo * (1.0 - eps));
+    const int pHi = firstReaching(cumM, last, p.topP * tHi * (1.0 + eps));
     addWindow(w, pLo, pHi);
     last = pHi;
-    tLo = pLo > 0 ? cumM[pLo - 1] : 0.0f;
-    tHi = cumM[pHi];
+    tLo = pLo > 0 ? double(cumM[pLo - 1]) : 0.0;
+    tHi = double(cumM[pHi]);
   }
-  const float uf = float(u);
-  addWindow(w, firstReaching(cumM, last, uf * tLo * (1.0f - eps)), firstReaching(cumM, last, uf * tHi * (1.0f + eps)));
+  addWindow(w, firstReaching(cumM, last, u * tLo * (1.0 - eps)), firstReaching(cumM, last, u * tHi * (1.0 + eps)));
   mergeWindows(w);
   return w;
 }
@@ -157,7 +158,9 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   extern __shared__ __align__(16) uint8_t smem[];
   uint64_t* cand = reinterpret_cast<uint64_t*>(smem);
   int* histC = reinterpret_cast<int*>(cand + kCap);
-  float* histM = reinterpret_cast<float*>(histC + kBins);
+  // Slow path only: mass per bin relative to the top value, fixed point (2^40 = mass 1): integer
+  // shared-memory atomics, which do not serialise the way float ones do.
+  unsigned long long* histM = reinterpret_cast<unsigned long long*>(histC + kBins);
   uint32_t* bitmap = reinterpret_cast<uint32_t*>(histM + kBins);
   __shared__ Scratch sc;
   const int tid = threadIdx.x, warp = tid >> 5;
@@ -175,15 +178,14 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
       atomicOr(&bitmap[tok >> 5], 1u << (tok & 31));
     }
   }
-  for (int b = tid; b < kBins; b += kThreads) {
-    histC[b] = 0;
-    histM[b] = 0.0f;
-  }
+  for (int b = tid; b < kBins; b += kThreads) histC[b] = 0;
   if (tid == 0) sc.status = sc.overflow = sc.buffered = 0;
   __syncthreads();
 
   float rawM = -INFINITY, rawS = 0.0f;
-  const auto rawUpdate = [&](float l) {  // online log-sum-exp of the raw logits
+  const bool wantRaw = p.numLogprobs >= 0;
+  const auto rawUpdate = [&](float l) {  // online log-sum-exp of the raw logits (logprobs only)
+    if (!wantRaw) return;
     if (l > rawM) {
       rawS = rawS * __expf(rawM - l) + 1.0f;
       rawM = l;
@@ -253,7 +255,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
           if (slot < kCap) cand[slot] = orderKey(x, i);
           else sc.overflow = 1;
         } else {
-          below += expf(x - hiRef);  // below the threshold bin: x < hiRef
+          below += __expf(x - hiRef);  // below the threshold bin: x < hiRef
         }
       });
       __syncthreads();
@@ -277,7 +279,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
           if (i < n) {
             const float x = keyValue(cand[i]);
             if (binOf(x, hiRef) <= newTheta) keep[k] = cand[i];
-            else below += expf(x - hiRef);
+            else below += __expf(x - hiRef);
           }
         }
         __syncthreads();
@@ -294,7 +296,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   const double rawSum = blockReduce<kThreads>(rawM == -INFINITY ? 0.0 : double(rawS) * exp(double(rawM) - double(rawMax)),
                                               [](double a, double b) { return a + b; }, sc.redD);
   res.rawMax = rawMax;
-  res.rawLse = float(log(rawSum)) + rawMax;
+  res.rawLse = wantRaw ? float(log(rawSum)) + rawMax : 0.0f;
 
   if (!greedy) {
     top = blockReduce<kThreads>(top, maxOp, sc.redF);
@@ -334,19 +336,19 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
       if (tid == 0) sc.status = 0;
       for (int b = tid; b < kBins; b += kThreads) {
         histC[b] = 0;
-        histM[b] = 0.0f;
+        histM[b] = 0ull;
       }
       __syncthreads();
-      forEachLogit<kThreads>(lg, vocab, [&](int i, float l) {  // counts and approximate masses by bin
+      forEachLogit<kThreads>(lg, vocab, [&](int i, float l) {  // counts and masses by bin
         const float x = row.penalized(i, l) * p.invTemperature;
         if (x != x) return;
         const int b = binOf(x, hiRef);
         atomicAdd(&histC[b], 1);
-        atomicAdd(&histM[b], __expf(fminf(x - hiRef, 60.0f)));
+        atomicAdd(&histM[b], (unsigned long long)(__expf(x - top) * 1099511627776.0f));
       });
       __syncthreads();
       blockInclusiveScanArray<kThreads>(histC, kBins, sc.redI);
-      blockInclusiveScanArray<kThreads>(histM, kBins, sc.redF);
+      blockInclusiveScanArray<kThreads>(histM, kBins, sc.redU);
       if (tid == 0) {
         const Windows w = chooseWindows(histC, histM, fb, p, u);
         int estimate = 0;
@@ -408,7 +410,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
 }  // namespace
 
 size_t sampleSmemBytes(int vocab, bool penalties) {
-  return size_t(kCap) * 8 + size_t(kBins) * 8 + (penalties ? size_t((vocab + 31) / 32) * 4 : 0);
+  return size_t(kCap) * 8 + size_t(kBins) * (4 + 8) + (penalties ? size_t((vocab + 31) / 32) * 4 : 0);
 }
 
 void launchSample(const float* logits, int rows, int vocab, const SampleRowParams* params, const PenaltyEntry* penalties,

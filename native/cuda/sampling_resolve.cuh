@@ -9,7 +9,12 @@
 
 namespace pagedinfer::cuda::sampler {
 
-constexpr int kThreads = 512, kBins = 2048, kCap = 4096, kPerThread = kCap / kThreads;
+#ifndef PAGEDINFER_SAMPLE_THREADS
+#define PAGEDINFER_SAMPLE_THREADS 512
+#endif
+// One CTA per row. 512 threads give more loads in flight; 256 leave each thread more registers
+// (chosen by measurement: docs/cuda-kernels.md).
+constexpr int kThreads = PAGEDINFER_SAMPLE_THREADS, kBins = 2048, kCap = 4096, kPerThread = kCap / kThreads;
 constexpr float kBinScale = 32.0f, kHeadroom = 16.0f;
 constexpr int kNone = 0x7fffffff;
 
@@ -37,6 +42,7 @@ struct Scratch {
   float redF[kThreads / 32];
   double redD[kThreads / 32];
   int redI[kThreads / 32];
+  unsigned long long redU[kThreads / 32];
   Windows win;
   int status, counter, found, theta, overflow, buffered;
   int gapCount[4];
