@@ -29,6 +29,8 @@ bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* 
   const cublaslt::Api& lt = cublaslt::api();
   const std::string key = std::to_string(T) + "x" + std::to_string(N) + "x" + std::to_string(K) + "/" +
                           std::to_string(ldOut) + (outF32 ? "f" : "b");
+  // Prefill token counts change every step: keep the cache bounded (a plan is cheap to rebuild).
+  if (plans_.size() > 512 && !plans_.count(key)) plans_.clear();
   std::unique_ptr<GemmPlan>& slot = plans_[key];
   if (!slot) {
     slot = std::make_unique<GemmPlan>();

@@ -417,7 +417,11 @@ void launchSample(const float* logits, int rows, int vocab, const SampleRowParam
                   bool anyPenalties, SampleRowResult* results, int bufferTarget, cudaStream_t stream) {
   if (rows <= 0) return;
   const size_t smem = sampleSmemBytes(vocab, anyPenalties);
-  CUDA_CHECK(cudaFuncSetAttribute(sampleKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  // Opt in once for the largest common size (a vocabulary of 1M with penalties); beyond it, per call.
+  static std::atomic<uint32_t> configured{0};
+  const size_t common = sampleSmemBytes(1 << 20, true);
+  if (smem > common) CUDA_CHECK(cudaFuncSetAttribute(sampleKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  else allowDynamicSmem(sampleKernel, common, configured);
   sampleKernel<<<rows, kThreads, smem, stream>>>(logits, vocab, params, penalties, results,
                                                  anyPenalties ? (vocab + 31) / 32 : 0,
                                                  bufferTarget > 0 ? std::min(bufferTarget, kCap / 2) : kCap / 8);

@@ -3,6 +3,9 @@
 // n-th largest logit; every logit in that bin or above is collected, bitonic-sorted in the CPU
 // sampler's order (value desc, id asc) and the first n are written. If those bins hold more
 // than the shared-memory capacity the row is flagged and the host computes it.
+#include <algorithm>
+#include <atomic>
+
 #include "cuda_check.h"
 #include "sampling.h"
 #include "sampling_block.cuh"
@@ -82,7 +85,8 @@ void launchTopLogprobs(const float* logits, int rows, int vocab, const SampleRow
                        int maxTopN, int32_t* topIds, float* topLogprobs, cudaStream_t stream) {
   if (rows <= 0 || maxTopN <= 0) return;
   const size_t smem = size_t(kCap) * 8 + size_t(kBins) * 4;
-  CUDA_CHECK(cudaFuncSetAttribute(topLogprobsKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  static std::atomic<uint32_t> configured{0};
+  allowDynamicSmem(topLogprobsKernel, smem, configured);
   topLogprobsKernel<<<rows, kThreads, smem, stream>>>(logits, vocab, params, results, maxTopN, topIds, topLogprobs);
   CUDA_CHECK_LAUNCH("topLogprobs");
 }
