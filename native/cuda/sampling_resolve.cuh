@@ -1,4 +1,5 @@
-// The sampler's resolution step (sampling.cu): given candidates sorted in the CPU sampler's order
+// The sampler's windows and resolution step (sampling.cu). Windows: the bins around each cut point,
+// read off a cumulative histogram of the row. Resolution: given candidates sorted in the CPU sampler's order
 // (value desc, id asc) that cover some value windows, and the exact count and mass of what lies in
 // the gaps between them, find the top-k cut, the top-p cut and the drawn token exactly as
 // core/sampler.cpp does, with double cumulative masses. A cut that falls inside a gap cannot be
@@ -36,6 +37,78 @@ __device__ __forceinline__ int regionOf(const Windows& w, int b) {
   for (int i = 0; i < 3; i++)
     if (i < w.n && b >= w.lo[i]) region = b <= w.hi[i] ? i : -(i + 2);
   return region;
+}
+
+// First bin b in [0, last] with cum[b] >= target (last when none).
+__device__ int firstReaching(const unsigned long long* cum, int last, double target) {
+  int lo = 0, hi = last;
+  while (lo < hi) {
+    const int mid = (lo + hi) >> 1;
+    if (double(cum[mid]) >= target) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+__device__ void addWindow(Windows& w, int lo, int hi) {
+  w.lo[w.n] = lo;
+  w.hi[w.n] = hi;
+  w.n++;
+}
+
+__device__ void mergeWindows(Windows& w) {
+  for (int i = 0; i < w.n; i++)
+    for (int j = i + 1; j < w.n; j++)
+      if (w.lo[j] < w.lo[i]) {
+        int t = w.lo[i]; w.lo[i] = w.lo[j]; w.lo[j] = t;
+        t = w.hi[i]; w.hi[i] = w.hi[j]; w.hi[j] = t;
+      }
+  int out = 0;
+  for (int i = 0; i < w.n; i++) {
+    if (out > 0 && w.lo[i] <= w.hi[out - 1] + 1) {
+      w.hi[out - 1] = max(w.hi[out - 1], w.hi[i]);
+    } else {
+      w.lo[out] = w.lo[i];
+      w.hi[out] = w.hi[i];
+      out++;
+    }
+  }
+  w.n = out;
+}
+
+// Windows around each cut, read off the cumulative histogram (thread 0). The fixed-point masses are
+// approximate (fast exp, 2^-40 steps), so each window spans the bins its cut can reach under a
+// 2e-5 relative error.
+__device__ Windows chooseWindows(const int* cumC, const unsigned long long* cumM, int fb, const SampleRowParams& p,
+                                 double u) {
+  Windows w;
+  w.n = 0;
+  const double eps = 2e-5;
+  int last = fb;
+  double tLo = fb > 0 ? double(cumM[fb - 1]) : 0.0, tHi = double(cumM[fb]);
+  if (p.topK > 0 && p.topK < cumC[fb]) {
+    int lo = 0, hi = fb;
+    while (lo < hi) {
+      const int mid = (lo + hi) >> 1;
+      if (cumC[mid] >= p.topK) hi = mid;
+      else lo = mid + 1;
+    }
+    last = lo;
+    tLo = lo > 0 ? double(cumM[lo - 1]) : 0.0;
+    tHi = double(cumM[lo]);
+    addWindow(w, lo, lo);
+  }
+  if (p.topP < 1.0f) {
+    const int pLo = firstReaching(cumM, last, p.topP * tLo * (1.0 - eps));
+    const int pHi = firstReaching(cumM, last, p.topP * tHi * (1.0 + eps));
+    addWindow(w, pLo, pHi);
+    last = pHi;
+    tLo = pLo > 0 ? double(cumM[pLo - 1]) : 0.0;
+    tHi = double(cumM[pHi]);
+  }
+  addWindow(w, firstReaching(cumM, last, u * tLo * (1.0 - eps)), firstReaching(cumM, last, u * tHi * (1.0 + eps)));
+  mergeWindows(w);
+  return w;
 }
 
 struct Scratch {
