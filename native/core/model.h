@@ -64,7 +64,8 @@ class Model {
     Tensor residual, x, h, q, k, v, attn, gate, up;
     Tensor last, logits;
   };
-  void ensureWorkspace(int64_t tokens, int64_t logitRows);
+  // Grows the workspace to hold a step of this size; true when it reallocated.
+  bool ensureWorkspace(int64_t tokens, int64_t logitRows);
   void releaseWorkspace();
   Tensor allocTensor(DType dtype, int64_t rows, int64_t cols);
   void releaseWeights();
