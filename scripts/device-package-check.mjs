@@ -36,5 +36,7 @@ for (const [label, format, env] of [['import', 'esm', {}], ['require', 'cjs', {}
 }
 check('import and require give the same text', runs.import?.text === runs.require?.text);
 check('PAGEDINFER_BACKEND=cpu runs on the CPU', runs['PAGEDINFER_BACKEND=cpu']?.backend.name === 'cpu');
+// On the GPU machine (scripts/gpu/run.sh sets this) the installed package must pick its CUDA addon.
+if (process.env.PAGEDINFER_EXPECT_GPU === '1') check('the CUDA addon runs by default on the GPU machine', runs.import?.backend.name === 'cuda', runs.import?.backend.reason);
 console.log(`${failed === 0 ? 'all passed' : `${failed} failed`}`);
 process.exit(failed ? 1 : 0);

@@ -103,7 +103,10 @@ async function streamCompletions(
       totals.add(c.usage);
       if (c.finishReason === 'abort') throw abortedError();
       const logprobs = o.wantLogprobs && c.logprobs ? completionLogprobs(o.strings[choice], c.logprobs, sent[choice]) : null;
-      if (c.text === '' && c.finishReason === null && logprobs === null) continue;
+      // As vLLM: every generated token is a chunk, even when its text is held back (half a
+      // character, a possible stop string) or the model has no tokenizer, so clients (and the
+      // serving benchmark) see each token arrive.
+      if (c.text === '' && c.tokenIds.length === 0 && c.finishReason === null && logprobs === null) continue;
       sent[choice] += c.text.length;
       const finished = c.finishReason !== null;
       await sse.send(

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, from the repository root, after `source .gpu/setup.sh` (the kit from
+# scripts/gpu/make-kit.sh carried as .gpu and .gpu-run):
+#   bash scripts/gpu/run.sh tests   CUDA kernel tests, GPU model tests, the installed package's check
+#   bash scripts/gpu/run.sh bench   the 8B benchmarks (scripts/gpu/bench-8b.sh)
+# Logs and JSON results go to $OUT.
+set -uo pipefail
+out=${OUT:-/tmp/out}
+mkdir -p "$out"
+if [ ! -d app ]; then tar xJf .gpu-run/kit.tar.xz && ln -sfn app/node_modules node_modules; fi
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
+status=0
+# Every pagedinfer process here runs the addons the installed tarball ships.
+export PAGEDINFER_ADDON_DIR=$PWD/app/node_modules/pagedinfer/prebuilds/linux-x64
+case "${1:-tests}" in
+  tests)
+    # llama.cpp builds on the CPU cores while the tests use the GPU; its benchmarks run after.
+    bash scripts/gpu/build-llamacpp.sh "$out" > "$out/llamacpp-build-summary.log" 2>&1 &
+    build=$!
+    ./build/pagedinfer_kernel_tests --backend cuda 2>&1 | tee "$out/kernel-tests.log" || status=1
+    # The repository's GPU tests, on the addon the installed tarball ships.
+    npx vitest run test/gpu-models.test.ts 2>&1 | tee "$out/vitest-gpu.log" || status=1
+    (cd app && env -u PAGEDINFER_ADDON_DIR PAGEDINFER_EXPECT_GPU=1 node check.mjs) 2>&1 | tee "$out/package-check.log" || status=1
+    wait $build || status=1
+    cat "$out/llamacpp-build-summary.log"
+    LLAMACPP_ONLY=1 bash scripts/gpu/bench-8b.sh "$out" || status=1
+    ;;
+  bench)
+    bash scripts/gpu/bench-8b.sh "$out" || status=1
+    ;;
+  *) echo "usage: run.sh tests|bench"; exit 2 ;;
+esac
+exit $status
