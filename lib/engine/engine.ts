@@ -14,6 +14,7 @@ import { Scheduler } from './scheduler.js';
 import { createSequence, forkSequence, type Sequence } from './sequence.js';
 import type { StepResult } from './step-batch.js';
 import { StepBuilder, type BuiltStep } from './step-builder.js';
+import { StepTrace } from './step-trace.js';
 import type {
   EngineChunk,
   EngineOptions,
@@ -30,6 +31,7 @@ interface InFlight {
   step: BuiltStep;
   id: number;
   outcome: Promise<StepOutcome>;
+  launchedAt: number;
 }
 
 export class Engine {
@@ -45,6 +47,7 @@ export class Engine {
   private nextSeqId = 0;
   private nextRequestNumber = 0;
   private numSteps = 0;
+  private readonly trace = StepTrace.fromEnv();
   private promptTokens = 0;
   private generationTokens = 0;
   private computedTokens = 0;
@@ -217,9 +220,13 @@ export class Engine {
         inFlight = this.launch(next);
         continue;
       }
-      if (this.closing) return;
+      if (this.closing) {
+        this.trace?.flush();
+        return;
+      }
       if (!this.scheduler.hasWork) {
         emptyPlans = 0;
+        this.trace?.flush();
         await new Promise<void>((resolve) => (this.wake = resolve));
       } else if (emptyPlans >= 2) {
         // Requests wait, nothing runs and nothing can be planned (admission should make this
@@ -252,12 +259,13 @@ export class Engine {
       (result): StepOutcome => ({ ok: true, result }),
       (error): StepOutcome => ({ ok: false, error }),
     );
-    return { step, id, outcome };
+    return { step, id, outcome, launchedAt: now };
   }
 
   /** Applies a finished step: tokens to their sequences, forks, finishes. False when it failed. */
   private complete(inFlight: InFlight, outcome: StepOutcome): boolean {
     const { plan, batch } = inFlight.step;
+    this.trace?.record(inFlight.id, plan, inFlight.launchedAt, performance.now());
     const numRows = batch.logitRows.length;
     let failure: unknown = outcome.ok ? null : outcome.error;
     if (outcome.ok && (outcome.result.tokens.length !== numRows || outcome.result.logprobs.length !== numRows))

@@ -3,11 +3,13 @@
 # scripts/gpu/make-kit.sh carried as .gpu and .gpu-run):
 #   bash scripts/gpu/run.sh tests   CUDA kernel tests, GPU model tests, the installed package's check
 #   bash scripts/gpu/run.sh bench   the 8B benchmarks (scripts/gpu/bench-8b.sh)
+#   bash scripts/gpu/run.sh explore engine settings on the 8B shape (scripts/gpu/explore-engine.sh)
 # Logs and JSON results go to $OUT.
 set -uo pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
-if [ ! -d app ]; then tar xJf .gpu-run/kit.tar.xz && ln -sfn app/node_modules node_modules; fi
+tar xJf .gpu-run/kit.tar.xz  # always: a warm machine may hold an older kit
+ln -sfn app/node_modules node_modules
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.txt"
 status=0
 # Every pagedinfer process here runs the addons the installed tarball ships.
@@ -19,7 +21,7 @@ case "${1:-tests}" in
     build=$!
     ./build/pagedinfer_kernel_tests --backend cuda 2>&1 | tee "$out/kernel-tests.log" || status=1
     # The repository's GPU tests, on the addon the installed tarball ships.
-    npx vitest run test/gpu-models.test.ts 2>&1 | tee "$out/vitest-gpu.log" || status=1
+    node app/node_modules/vitest/vitest.mjs run test/gpu-models.test.ts 2>&1 | tee "$out/vitest-gpu.log" || status=1
     (cd app && env -u PAGEDINFER_ADDON_DIR PAGEDINFER_EXPECT_GPU=1 node check.mjs) 2>&1 | tee "$out/package-check.log" || status=1
     wait $build || status=1
     cat "$out/llamacpp-build-summary.log"
@@ -27,6 +29,9 @@ case "${1:-tests}" in
     ;;
   bench)
     bash scripts/gpu/bench-8b.sh "$out" || status=1
+    ;;
+  explore)
+    bash scripts/gpu/explore-engine.sh "$out" "${2:-25}" || status=1
     ;;
   *) echo "usage: run.sh tests|bench"; exit 2 ;;
 esac
