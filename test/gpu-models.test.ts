@@ -44,6 +44,18 @@ describe.skipIf(!CUDA.available || !HAVE_SHARED)(gpuTitle('models on the CUDA ba
       }
     });
 
+    it(`${model}: an engine re-created on the same model sizes its KV pool from the same memory`, async () => {
+      const runner = await NativeModelRunner.create(await loadHfModelSpec(sharedPath('models', model)), { backend: 'cuda' });
+      runners.push(runner);
+      const first = await Engine.create(runner, null, { kvCacheFraction: 0.5 });
+      const blocks = first.stats().numBlocks;
+      await first.shutdown();
+      const second = await Engine.create(runner, null, { kvCacheFraction: 0.5 });
+      expect(second.stats().numBlocks).toBeGreaterThan(0.95 * blocks);
+      await second.shutdown();
+      runner.initKvCache(1, 16);  // give the memory back before the next test
+    });
+
     it(`${model}: many concurrent requests give the greedy tokens each gives alone`, async () => {
       const runner = await NativeModelRunner.create(await loadHfModelSpec(sharedPath('models', model)), { backend: 'cuda' });
       runners.push(runner);

@@ -66,3 +66,21 @@ describe('native model runner', () => {
     }
   });
 });
+
+describe('KV cache sizing across engines on one model', () => {
+  it('counts the current cache as available, so a new engine gets the same pool', async () => {
+    const runner = await NativeModelRunner.create(loadDummySpec('tiny-llama'), { backend: 'cpu', loadFormat: 'dummy', dummyDType: 'F32' });
+    try {
+      const before = runner.availableMemory();
+      const perBlock = runner.kvCacheBytesPerBlock(16);
+      const blocks = Math.floor((0.5 * before) / perBlock);
+      runner.initKvCache(blocks, 16);
+      // The cache is malloc'd host memory here: MemAvailable may not drop until it is touched,
+      // but the reported figure must never fall below what was there before the cache existed.
+      expect(runner.availableMemory()).toBeGreaterThanOrEqual(before * 0.9);
+      expect(runner.availableMemory()).toBeGreaterThanOrEqual(blocks * perBlock);
+    } finally {
+      runner.close();
+    }
+  });
+});

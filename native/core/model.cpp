@@ -151,6 +151,11 @@ void Model::loadDummy(DType dtype, uint64_t seed, const std::function<void(doubl
   if (!separateOutput) weights_.output = weights_.tokenEmbd;
 }
 
+size_t Model::availableMemory() const {
+  size_t cache = kv_.numBlocks > 0 ? kvCacheBytesPerBlock(kv_.blockSize) * size_t(kv_.numBlocks) : 0;
+  return backend_->availableMemory() + cache;
+}
+
 size_t Model::weightBytes() const {
   size_t total = 0;
   for (const Weight* w : owned_) total += size_t(w->rows) * size_t(dtypeRowBytes(w->dtype, w->cols));

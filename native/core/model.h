@@ -48,7 +48,10 @@ class Model {
   // Bytes of the weights as the backend holds them (after any conversion on upload).
   size_t weightBytes() const;
   void initKvCache(int numBlocks, int blockSize);
-  size_t availableMemory() const { return backend_->availableMemory(); }
+  // Memory a KV cache could use: what the backend has free plus the current cache, which
+  // initKvCache releases before it allocates (an engine re-created on the same model must not
+  // size its cache from what the previous cache left over).
+  size_t availableMemory() const;
 
   // Runs one step. `host` has been checked by the caller against the cache's size.
   void step(const StepView& host, StepOutput& out);
