@@ -85,7 +85,8 @@ Register finalNorm("finalNorm", [](Harness& h) {
 });
 
 // What the CPU backend's quantized path computes exactly: activations rounded to 8 bits per
-// 32-element block (scale amax / 127), times the dequantized weights.
+// 32-element block (scale amax / 127, used as IEEE half like llama.cpp's Q8_0 blocks), times
+// the dequantized weights.
 Vec quantizedActivations(const Vec& x, int K) {
   Vec out(x.size());
   for (size_t b = 0; b < x.size() / 32; b++) {
@@ -93,7 +94,8 @@ Vec quantizedActivations(const Vec& x, int K) {
     for (int i = 0; i < 32; i++) amax = std::max(amax, std::fabs(double(float(x[b * 32 + i]))));
     float d = float(amax) / 127.0f;
     float inv = d > 0 ? 1.0f / d : 0.0f;
-    for (int i = 0; i < 32; i++) out[b * 32 + i] = double(d) * std::nearbyint(float(x[b * 32 + i]) * inv);
+    const double dHalf = f16ToFloat(floatToF16(d));
+    for (int i = 0; i < 32; i++) out[b * 32 + i] = dHalf * std::nearbyint(float(x[b * 32 + i]) * inv);
   }
   (void)K;
   return out;
