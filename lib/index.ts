@@ -5,7 +5,8 @@ export type { SamplingParamsInput, SamplingParams } from './sampling/params.js';
 export type { ChatMessage, Tokenizer } from './tokenizer/types.js';
 export type { EngineOptions, EngineStats, EngineChunk, FinishReason, TokenLogprob, RequestTimings, FinishedRequest } from './engine/types.js';
 export type { ModelConfig, ModelSpec } from './model/types.js';
-export { selectBackend, type BackendSelection, type DeviceCeilings } from './native.js';
+export { selectBackend, type BackendName, type BackendRequest, type BackendSelection, type DeviceCeilings } from './native.js';
+export { formatRuntimeInfo, getRuntimeInfo, type CpuInfo, type GpuInfo, type RuntimeInfo } from './runtime-info.js';
 export {
   PagedInferError,
   ModelLoadError,
@@ -15,3 +16,14 @@ export {
   NativeError,
   AbortError,
 } from './errors.js';
+export {
+  createServer,
+  defaultModelName,
+  DEFAULT_MAX_BODY_BYTES,
+  ServerMetrics,
+  type ServerOptions,
+  type ListenOptions,
+  type ListeningServer,
+  type PagedInferServer,
+  type MetricsOptions,
+} from './server/index.js';

@@ -1,7 +1,7 @@
 // The public model object: a loaded model, its tokenizer and its engine. Turns prompts (text,
 // chat messages or token ids) into engine requests and engine chunks into what users read.
 import { Engine } from './engine/engine.js';
-import type { EngineChunk, EngineOptions, EngineStats, FinishReason, GenerateOptions, TokenLogprob } from './engine/types.js';
+import type { EngineChunk, EngineOptions, EngineStats, FinishedRequest, FinishReason, GenerateOptions, TokenLogprob } from './engine/types.js';
 import { InvalidRequestError } from './errors.js';
 import type { ModelConfig, ModelSpec } from './model/types.js';
 import type { BackendSelection, NativeModelRunner } from './native.js';
@@ -48,7 +48,8 @@ export class LLM {
   private readonly spec: ModelSpec;
   private readonly runner: NativeModelRunner;
   private readonly engine: Engine;
-  private readonly maxModelLen: number;
+  /** Longest prompt + output a request may have (the engine's, at most the model's context). */
+  readonly maxModelLen: number;
   private readonly blockSize: number;
 
   constructor(spec: ModelSpec, tokenizer: Tokenizer | null, runner: NativeModelRunner, engine: Engine, options: { maxModelLen: number; blockSize: number }) {
@@ -81,6 +82,11 @@ export class LLM {
 
   stats(): EngineStats {
     return this.engine.stats();
+  }
+
+  /** Called with each request's outcome, usage and timings when it ends (metrics, logs). Returns an unsubscribe function. */
+  onRequestFinished(listener: (r: FinishedRequest) => void): () => void {
+    return this.engine.onRequestFinished(listener);
   }
 
   /** Token ids of a prompt, as the model will see them. */

@@ -1,117 +1,16 @@
-// Loads the native addon that suits this machine (CUDA when a GPU is usable, else CPU) and wraps
-// its NativeModel as the engine's ModelRunner. Which addon was loaded, and why, is always
-// reported: users must be able to see what they are running on.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
+// The native model of the chosen addon (lib/addon/select.ts: CUDA when a GPU is usable, else CPU),
+// wrapped as the engine's ModelRunner. The runner keeps the selection, so which addon runs, and
+// why, is always at hand.
+import { type BackendSelection, selectBackend } from './addon/select.js';
+import type { BackendRequest, DeviceCeilings, NativeModelHandle } from './addon/types.js';
 import type { ModelRunner } from './engine/types.js';
 import type { StepBatch, StepResult } from './engine/step-batch.js';
 import { CapacityError, ModelLoadError, NativeError, PagedInferError } from './errors.js';
 import { DTYPE_CODES, type ModelConfig, type ModelSpec, type WeightDType } from './model/types.js';
 
-export type BackendName = 'cpu' | 'cuda';
-export type BackendRequest = 'auto' | BackendName;
-
-interface NativeModelHandle {
-  load(tensors: unknown[], onProgress?: (fraction: number) => void): Promise<void>;
-  loadDummy(dtypeCode: number, seed: number, onProgress?: (fraction: number) => void): Promise<void>;
-  kvCacheBytesPerBlock(blockSize: number): number;
-  initKvCache(numBlocks: number, blockSize: number): void;
-  availableMemory(): number;
-  step(batch: StepBatch): Promise<StepResult>;
-  describe(): string;
-  measureCeilings(): Promise<DeviceCeilings>;
-  dispose(): void;
-}
-
-/** What the device does at best, measured on it: benchmarks report their results beside these. */
-export interface DeviceCeilings {
-  /** A large device-to-device copy: bytes read + written per second. */
-  copyBytesPerSecond: number;
-  /** A large matrix product's rate, and what was measured. */
-  matmulFlopsPerSecond: number;
-  matmulShape: string;
-}
-
-interface NativeAddon {
-  NativeModel: new (options: { config: Record<string, unknown>; threads?: number; device?: number }) => NativeModelHandle;
-  backendInfo(): Record<string, unknown> & { name: string; available?: boolean; reason?: string };
-  abiVersion: number;
-}
-
-export interface BackendSelection {
-  name: BackendName;
-  /** One line: why this addon was chosen (GPU found / not found / forced). */
-  reason: string;
-  addonPath: string;
-  /** What the addon reports about its device (GPU name, driver, SIMD level, ...). */
-  info: Record<string, unknown>;
-}
-
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(import.meta.url);
-
-/** Where an addon may be, best first: a prebuilt binary shipped in the package, then a local build. */
-export function addonCandidates(name: BackendName): string[] {
-  const file = `pagedinfer_${name}.node`;
-  return [
-    path.join(PACKAGE_ROOT, 'prebuilds', `${process.platform}-${process.arch}`, file),
-    path.join(PACKAGE_ROOT, 'build', 'Release', file),
-  ];
-}
-
-function loadAddon(name: BackendName): { addon: NativeAddon; file: string } | { error: string } {
-  const candidates = addonCandidates(name);
-  const file = candidates.find((f) => existsSync(f));
-  if (!file) return { error: `no ${name} addon found (looked for ${candidates.join(', ')})` };
-  try {
-    return { addon: require(file) as NativeAddon, file };
-  } catch (e) {
-    return { error: `the ${name} addon at ${file} failed to load: ${(e as Error).message}` };
-  }
-}
-
-const selections = new Map<BackendRequest, { addon: NativeAddon; selection: BackendSelection }>();
-
-/** Picks the addon: `backend` option, else PAGEDINFER_BACKEND, else CUDA when usable, else CPU. */
-export function selectBackend(requested?: BackendRequest): { addon: NativeAddon; selection: BackendSelection } {
-  const env = process.env.PAGEDINFER_BACKEND as BackendRequest | undefined;
-  const choice: BackendRequest = requested ?? (env && env !== ('' as BackendRequest) ? env : 'auto');
-  if (!['auto', 'cpu', 'cuda'].includes(choice))
-    throw new NativeError(`unknown backend "${choice}" (use auto, cpu or cuda)`);
-  const cached = selections.get(choice);
-  if (cached) return cached;
-  const forcedBy = requested ? 'the backend option' : 'PAGEDINFER_BACKEND';
-  let result: { addon: NativeAddon; selection: BackendSelection };
-  let cudaProblem = '';
-  if (choice !== 'cpu') {
-    const cuda = loadAddon('cuda');
-    if ('addon' in cuda) {
-      const info = cuda.addon.backendInfo();
-      if (info.available) {
-        const reason = choice === 'cuda' ? `forced by ${forcedBy}` : `GPU found: ${String(info.device ?? 'CUDA device')}`;
-        result = { addon: cuda.addon, selection: { name: 'cuda', reason, addonPath: cuda.file, info } };
-        selections.set(choice, result);
-        return result;
-      }
-      cudaProblem = `no usable CUDA device (${String(info.reason ?? 'unknown reason')})`;
-    } else {
-      cudaProblem = cuda.error;
-    }
-    if (choice === 'cuda') throw new NativeError(`the CUDA backend was requested by ${forcedBy}, but ${cudaProblem}`);
-  }
-  const cpu = loadAddon('cpu');
-  if ('error' in cpu)
-    throw new NativeError(
-      `${cpu.error}. Build it from the package directory with \`npm run build:native\` (needs CMake and a C++ compiler), or reinstall the package to get its prebuilt binary.`,
-    );
-  const reason = choice === 'cpu' ? `forced by ${forcedBy}` : `running on the CPU: ${cudaProblem}`;
-  result = { addon: cpu.addon, selection: { name: 'cpu', reason, addonPath: cpu.file, info: cpu.addon.backendInfo() } };
-  selections.set(choice, result);
-  return result;
-}
+export type { BackendName, BackendRequest, DeviceCeilings } from './addon/types.js';
+export type { BackendSelection } from './addon/select.js';
+export { selectBackend } from './addon/select.js';
 
 /** Turns an error from the addon (with its `code`) into the project's typed errors. */
 export function mapNativeError(e: unknown): Error {
@@ -219,6 +118,10 @@ export class NativeModelRunner implements ModelRunner {
   }
   availableMemory(): number {
     return this.native.availableMemory();
+  }
+  /** Bytes of the weights as the device holds them (after any conversion on upload). */
+  weightBytes(): number {
+    return this.native.weightBytes();
   }
   initKvCache(numBlocks: number, blockSize: number): void {
     try {

@@ -1,35 +1,57 @@
-// npm install hook: use the prebuilt addon when one matches this platform, otherwise build the
-// CPU addon (and the CUDA addon when nvcc is found) from source with cmake-js, saying why.
+// npm install hook. An installed package uses its prebuilt addon when one exists for this
+// platform and loads here; otherwise it builds from source (scripts/build-from-source.mjs), saying
+// why. A git checkout always builds from source: it develops the native code, and has no prebuilds
+// unless `npm run build:prebuilds` made some. The addons themselves are found at run time by
+// lib/addon/ (which also works when npm skipped this hook).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { buildFromSource } from './build-from-source.mjs';
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const platform = `${process.platform}-${process.arch}`;
-const prebuilt = path.join(root, 'prebuilds', platform, 'pagedinfer_cpu.node');
+const prebuiltDir = path.join(root, 'prebuilds', platform);
+const say = (line) => console.log(`pagedinfer: ${line}`);
 
-if (process.env.PAGEDINFER_BUILD_FROM_SOURCE !== '1' && existsSync(prebuilt)) {
-  console.log(`pagedinfer: using the prebuilt addon for ${platform}`);
-  process.exit(0);
+/** Asked for by `PAGEDINFER_BUILD_FROM_SOURCE=1` or npm's `--build-from-source` (as with node-pre-gyp). */
+function fromSourceRequested() {
+  const env = process.env.PAGEDINFER_BUILD_FROM_SOURCE;
+  if (env === '1' || env === 'true') return 'PAGEDINFER_BUILD_FROM_SOURCE is set';
+  const npmFlag = process.env.npm_config_build_from_source;
+  if (npmFlag === 'true' || npmFlag?.split(',').includes('pagedinfer')) return '--build-from-source was given';
+  return '';
 }
-const why = existsSync(path.join(root, 'prebuilds'))
-  ? `no prebuilt addon for ${platform}`
-  : 'no prebuilt addons in this checkout';
-console.log(`pagedinfer: ${why}; building from source with cmake-js (needs CMake and a C++17 compiler)`);
-const require = createRequire(import.meta.url);
-let cmakeJs;
-try {
-  cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-} catch {
-  console.error('pagedinfer: cmake-js is not installed; run `npm install` again or install cmake-js');
-  process.exit(1);
+
+/**
+ * '' when the prebuilt CPU addon loads in this Node.js, else why not (old glibc, musl, a damaged
+ * file). Tried in a child process: a damaged file can kill the process that loads it.
+ */
+function prebuiltLoadProblem(file) {
+  const probe = `const a = require(${JSON.stringify(file)}); if (typeof a.backendInfo !== 'function') throw new Error('not a pagedinfer addon');`;
+  const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
+  if (r.status === 0) return '';
+  if (r.signal) return `loading it killed Node.js with ${r.signal}: the file is damaged`;
+  const error = r.stderr.split('\n').find((l) => /Error/.test(l)) ?? r.stderr.trim().split('\n')[0];
+  return error.trim();
 }
-const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--out', 'build'], { cwd: root, stdio: 'inherit' });
-if (r.status !== 0) {
-  console.error(
-    'pagedinfer: the native build failed. Install CMake (>= 3.18) and a C++17 compiler (g++ or clang), then run `npm rebuild pagedinfer`.',
-  );
-  process.exit(r.status ?? 1);
+
+function whyBuild() {
+  const requested = fromSourceRequested();
+  if (requested) return requested;
+  if (existsSync(path.join(root, 'lib', 'native.ts'))) return 'this is a git checkout (it builds its own addons)';
+  const cpu = path.join(prebuiltDir, 'pagedinfer_cpu.node');
+  if (!existsSync(cpu)) return `this package has no prebuilt addon for ${platform}`;
+  const problem = prebuiltLoadProblem(cpu);
+  if (problem) return `the prebuilt addon for ${platform} does not load here (${problem})`;
+  const cuda = existsSync(path.join(prebuiltDir, 'pagedinfer_cuda.node'));
+  say(`using the prebuilt ${cuda ? 'CPU and CUDA addons' : 'CPU addon'} for ${platform} (${path.relative(root, prebuiltDir)}); nothing to build`);
+  return '';
+}
+
+const why = whyBuild();
+if (why) {
+  say(`building from source: ${why}`);
+  process.exit(buildFromSource() ? 0 : 1);
 }

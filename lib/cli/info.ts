@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { readModelSource } from '../load.js';
 import { countParameters } from '../llm.js';
 import type { ModelSpec } from '../model/types.js';
-import { selectBackend } from '../native.js';
+import { getRuntimeInfo, runtimeInfoRows } from '../runtime-info.js';
 
 const GiB = 2 ** 30;
 
@@ -70,11 +70,12 @@ export function infoCommand(): Command {
       const { spec, tokenizer } = await readModelSource(model, {
         loadFormat: o.loadFormat === 'dummy' ? 'dummy' : 'auto',
       });
-      const { selection } = selectBackend(o.backend);
+      // Which addon would run, why, and what it found (GPU, driver, cuBLASLt, CPU SIMD level).
+      const runtime = getRuntimeInfo({ backend: o.backend });
       const info = {
         model: describeModel(spec),
         tokenizer: tokenizer ? { vocabSize: tokenizer.vocabSize, chatTemplate: tokenizer.hasChatTemplate } : null,
-        backend: { name: selection.name, reason: selection.reason, addon: selection.addonPath, ...selection.info },
+        backend: { ...runtime, name: runtime.backend },
       };
       if (o.json) {
         process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
@@ -89,8 +90,8 @@ export function infoCommand(): Command {
         `context       ${m.context} tokens`,
         `weight types  ${Object.entries(m.weightTypes).map(([k, v]) => `${k} ${v}`).join('; ') || 'dummy'}`,
         `memory        weights ${human(m.memory.weightsBytes)}; KV cache ${human(m.memory.kvCacheBytesPerToken.cpu)}/token on the CPU, ${human(m.memory.kvCacheBytesPerToken.cuda)}/token on CUDA; full context ${human(m.memory.fullContextBytes.cpu)} (CPU), ${human(m.memory.fullContextBytes.cuda)} (CUDA)`,
-        `backend       ${info.backend.name}: ${info.backend.reason}`,
-        `              ${Object.entries(selection.info).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`,
+        ...runtimeInfoRows(runtime).map(([k, v]) => `${k.padEnd(13)} ${v}`),
+        `pagedinfer    ${runtime.package.version} (${runtime.platform}, Node.js ${runtime.node})`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });

@@ -4,8 +4,10 @@
 import { Command, CommanderError } from 'commander';
 
 import { PagedInferError } from '../errors.js';
+import { benchCommand } from './bench.js';
 import { generateCommand } from './generate.js';
 import { infoCommand } from './info.js';
+import { serveCommand } from './serve.js';
 
 const program = new Command('pagedinfer')
   .description('High-throughput LLM inference for Node.js')
@@ -13,6 +15,8 @@ const program = new Command('pagedinfer')
   .exitOverride();
 program.addCommand(generateCommand());
 program.addCommand(infoCommand());
+program.addCommand(serveCommand());
+program.addCommand(benchCommand());
 
 try {
   await program.parseAsync(process.argv);

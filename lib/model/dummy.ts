@@ -3,14 +3,14 @@
 // benchmarks of 8B-class shapes need no weight files.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { ModelLoadError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import { parseHfConfig } from './hf-config.js';
 import { computeRopeInvFreq } from './rope.js';
 import type { ModelSpec } from './types.js';
 
-const PRESET_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'presets');
+const PRESET_DIR = path.join(packageRoot(), 'presets');
 
 /** Names of the bundled shape presets (llama-3-8b, llama-3.2-1b, qwen2.5-7b, tiny-llama). */
 export function dummyPresets(): string[] {

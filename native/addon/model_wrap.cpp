@@ -211,6 +211,7 @@ Napi::Function NativeModel::Init(Napi::Env env) {
                          InstanceMethod("kvCacheBytesPerBlock", &NativeModel::KvCacheBytesPerBlock),
                          InstanceMethod("initKvCache", &NativeModel::InitKvCache),
                          InstanceMethod("availableMemory", &NativeModel::AvailableMemory),
+                         InstanceMethod("weightBytes", &NativeModel::WeightBytes),
                          InstanceMethod("step", &NativeModel::Step),
                          InstanceMethod("describe", &NativeModel::Describe),
                          InstanceMethod("measureCeilings", &NativeModel::MeasureCeilings),
@@ -293,6 +294,11 @@ Napi::Value NativeModel::InitKvCache(const Napi::CallbackInfo& info) {
 Napi::Value NativeModel::AvailableMemory(const Napi::CallbackInfo& info) {
   Model& m = requireIdle(info.Env());
   return Napi::Number::New(info.Env(), double(m.availableMemory()));
+}
+
+Napi::Value NativeModel::WeightBytes(const Napi::CallbackInfo& info) {
+  Model& m = requireIdle(info.Env());
+  return Napi::Number::New(info.Env(), double(m.weightBytes()));
 }
 
 Napi::Value NativeModel::Step(const Napi::CallbackInfo& info) {

@@ -27,6 +27,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value KvCacheBytesPerBlock(const Napi::CallbackInfo& info);
   Napi::Value InitKvCache(const Napi::CallbackInfo& info);
   Napi::Value AvailableMemory(const Napi::CallbackInfo& info);
+  Napi::Value WeightBytes(const Napi::CallbackInfo& info);
   Napi::Value Step(const Napi::CallbackInfo& info);
   Napi::Value Describe(const Napi::CallbackInfo& info);
   Napi::Value MeasureCeilings(const Napi::CallbackInfo& info);

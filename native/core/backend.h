@@ -86,6 +86,10 @@ class Backend {
 
   // --- one step -------------------------------------------------------------------------------
   // Makes the step's index arrays available to the device; returns the view the ops read.
+  // A backend that records graphs may pad a decode-only step to a bucket size here: the view's
+  // numTokens, numSeqs and numLogitRows then exceed the host's (padding tokens write no cache slot,
+  // padding sequences have length 0, padding logit rows come last) and view.graphKey names the
+  // bucket. The model sizes its workspace from the returned view.
   virtual const StepView& beginStep(const StepView& host) = 0;
   // Copy-on-write: copies every layer's K and V of each (src, dst) block pair.
   virtual void copyBlocks(const StepView& s) = 0;
@@ -111,7 +115,20 @@ class Backend {
   virtual void finalNorm(Tensor out, Tensor residual, Tensor x, const StepView& s, const Weight& w, float eps) = 0;
   // Samples one token per logit row (float logits [rows, vocab]) and fills out.tokens / logprobs;
   // also copies the logits to out.logits when the step asks for them.
+  // `logits` has the host's numLogitRows rows (a padded view may have more).
   virtual void sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) = 0;
+
+  // --- recorded forwards (optional: CUDA graphs of decode steps) --------------------------------
+  // For a step whose view has graphKey != 0 the model calls replayGraph(key); if that returns
+  // false, beginGraphCapture(key), then the forward (embedding .. logits matmul), then
+  // endGraphCapture(key, ok) and replayGraph(key) when capture began. A backend returns false from
+  // beginGraphCapture to have the forward run eagerly (e.g. the first time it sees a key, so that
+  // lazily sized buffers exist before recording). invalidateGraphs() drops every recording (the
+  // model calls it when it reallocates its workspace).
+  virtual bool replayGraph(int key) { (void)key; return false; }
+  virtual bool beginGraphCapture(int key) { (void)key; return false; }
+  virtual void endGraphCapture(int key, bool ok) { (void)key; (void)ok; }
+  virtual void invalidateGraphs() {}
 };
 
 }  // namespace pagedinfer

@@ -151,6 +151,12 @@ void Model::loadDummy(DType dtype, uint64_t seed, const std::function<void(doubl
   if (!separateOutput) weights_.output = weights_.tokenEmbd;
 }
 
+size_t Model::weightBytes() const {
+  size_t total = 0;
+  for (const Weight* w : owned_) total += size_t(w->rows) * size_t(dtypeRowBytes(w->dtype, w->cols));
+  return total;
+}
+
 size_t Model::kvCacheBytesPerBlock(int blockSize) const {
   KvCacheShape s{config_.numLayers, 1, blockSize, config_.numKvHeads, config_.headDim};
   return backend_->kvCacheBytesPerBlock(s);
@@ -177,8 +183,8 @@ void Model::releaseWorkspace() {
   ws_.tokens = ws_.logitRows = 0;
 }
 
-void Model::ensureWorkspace(int64_t tokens, int64_t logitRows) {
-  if (tokens <= ws_.tokens && logitRows <= ws_.logitRows) return;
+bool Model::ensureWorkspace(int64_t tokens, int64_t logitRows) {
+  if (tokens <= ws_.tokens && logitRows <= ws_.logitRows) return false;
   tokens = std::max(tokens, ws_.tokens);
   logitRows = std::max<int64_t>(std::max(logitRows, ws_.logitRows), 1);
   releaseWorkspace();
@@ -197,14 +203,16 @@ void Model::ensureWorkspace(int64_t tokens, int64_t logitRows) {
   ws_.logits = allocTensor(DType::F32, logitRows, c.vocabSize);
   ws_.tokens = tokens;
   ws_.logitRows = logitRows;
+  return true;
 }
 
 void Model::step(const StepView& host, StepOutput& out) {
   if (kv_.numBlocks == 0) throw InvalidArgumentError("step before the KV cache was initialised");
   const ModelConfig& c = config_;
   Backend& b = *backend_;
-  ensureWorkspace(host.numTokens, host.numLogitRows);
+  // The backend may pad a decode step to a graph bucket: size everything from its view.
   const StepView& s = b.beginStep(host);
+  if (ensureWorkspace(s.numTokens, s.numLogitRows)) b.invalidateGraphs();  // recorded graphs use the old buffers
   if (s.numBlockCopies > 0) b.copyBlocks(s);
   out = StepOutput{};
   if (s.numTokens == 0) return;
@@ -216,32 +224,50 @@ void Model::step(const StepView& host, StepOutput& out) {
   RopeShape rope{c.ropeInvFreq.data(), c.rotaryDim, c.ropeNeox, c.numHeads, c.numKvHeads, c.headDim};
   AttentionShape att{c.numHeads, c.numKvHeads, c.headDim, 1.0f / std::sqrt(float(c.headDim))};
 
-  b.embedding(residual, s, weights_.tokenEmbd);
-  for (int l = 0; l < c.numLayers; l++) {
-    const LayerWeights& w = weights_.layers[l];
-    if (l == 0) b.rmsnorm(h, residual, w.attnNorm, c.rmsNormEps);
-    else b.addRmsnorm(h, residual, x, w.attnNorm, c.rmsNormEps);
-    b.matmul(q, h, w.q, w.qBias.present() ? &w.qBias : nullptr);
-    b.matmul(k, h, w.k, w.kBias.present() ? &w.kBias : nullptr);
-    b.matmul(v, h, w.v, w.vBias.present() ? &w.vBias : nullptr);
-    if (c.qkNorm) {
-      b.headRmsnorm(q, c.numHeads, c.headDim, w.qNorm, c.rmsNormEps);
-      b.headRmsnorm(k, c.numKvHeads, c.headDim, w.kNorm, c.rmsNormEps);
+  // Embedding .. logits: the part a backend may record once per bucket and replay.
+  auto forward = [&] {
+    b.embedding(residual, s, weights_.tokenEmbd);
+    for (int l = 0; l < c.numLayers; l++) {
+      const LayerWeights& w = weights_.layers[l];
+      if (l == 0) b.rmsnorm(h, residual, w.attnNorm, c.rmsNormEps);
+      else b.addRmsnorm(h, residual, x, w.attnNorm, c.rmsNormEps);
+      b.matmul(q, h, w.q, w.qBias.present() ? &w.qBias : nullptr);
+      b.matmul(k, h, w.k, w.kBias.present() ? &w.kBias : nullptr);
+      b.matmul(v, h, w.v, w.vBias.present() ? &w.vBias : nullptr);
+      if (c.qkNorm) {
+        b.headRmsnorm(q, c.numHeads, c.headDim, w.qNorm, c.rmsNormEps);
+        b.headRmsnorm(k, c.numKvHeads, c.headDim, w.kNorm, c.rmsNormEps);
+      }
+      b.ropeAndCacheWrite(q, k, v, s, l, rope);
+      b.pagedAttention(attn, q, s, l, att);
+      b.matmul(x, attn, w.o, nullptr);
+      b.addRmsnorm(h, residual, x, w.ffnNorm, c.rmsNormEps);
+      b.matmul(gate, h, w.gate, nullptr);
+      b.matmul(up, h, w.up, nullptr);
+      b.swiglu(gate, gate, up);
+      b.matmul(x, gate, w.down, nullptr);
     }
-    b.ropeAndCacheWrite(q, k, v, s, l, rope);
-    b.pagedAttention(attn, q, s, l, att);
-    b.matmul(x, attn, w.o, nullptr);
-    b.addRmsnorm(h, residual, x, w.ffnNorm, c.rmsNormEps);
-    b.matmul(gate, h, w.gate, nullptr);
-    b.matmul(up, h, w.up, nullptr);
-    b.swiglu(gate, gate, up);
-    b.matmul(x, gate, w.down, nullptr);
+    if (s.numLogitRows == 0) return;
+    Tensor last = ws_.last.firstRows(s.numLogitRows), logits = ws_.logits.firstRows(s.numLogitRows);
+    b.finalNorm(last, residual, x, s, weights_.outputNorm, c.rmsNormEps);
+    b.matmul(logits, last, weights_.output, nullptr);
+  };
+  const int key = s.graphKey;
+  if (key == 0 || !b.replayGraph(key)) {
+    const bool capturing = key != 0 && b.beginGraphCapture(key);
+    try {
+      forward();
+    } catch (...) {
+      if (capturing) b.endGraphCapture(key, false);
+      throw;
+    }
+    if (capturing) {
+      b.endGraphCapture(key, true);
+      if (!b.replayGraph(key)) throw DeviceError("a freshly recorded decode graph did not replay");
+    }
   }
-  if (s.numLogitRows == 0) return;
-  Tensor last = ws_.last.firstRows(s.numLogitRows), logits = ws_.logits.firstRows(s.numLogitRows);
-  b.finalNorm(last, residual, x, s, weights_.outputNorm, c.rmsNormEps);
-  b.matmul(logits, last, weights_.output, nullptr);
-  b.sample(logits, s, host, out);
+  if (host.numLogitRows == 0) return;
+  b.sample(ws_.logits.firstRows(host.numLogitRows), s, host, out);
 }
 
 }  // namespace pagedinfer

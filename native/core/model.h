@@ -45,6 +45,8 @@ class Model {
   void loadDummy(DType dtype, uint64_t seed, const std::function<void(double)>& progress);
 
   size_t kvCacheBytesPerBlock(int blockSize) const;
+  // Bytes of the weights as the backend holds them (after any conversion on upload).
+  size_t weightBytes() const;
   void initKvCache(int numBlocks, int blockSize);
   size_t availableMemory() const { return backend_->availableMemory(); }
 
@@ -62,7 +64,8 @@ class Model {
     Tensor residual, x, h, q, k, v, attn, gate, up;
     Tensor last, logits;
   };
-  void ensureWorkspace(int64_t tokens, int64_t logitRows);
+  // Grows the workspace to hold a step of this size; true when it reallocated.
+  bool ensureWorkspace(int64_t tokens, int64_t logitRows);
   void releaseWorkspace();
   Tensor allocTensor(DType dtype, int64_t rows, int64_t cols);
   void releaseWeights();

@@ -39,6 +39,8 @@ struct StepView {
   const int32_t* blockCopies = nullptr;  // (src, dst) pairs
   const SamplingView* sampling = nullptr;  // null: logits only
   bool returnLogits = false;
+  // Non-zero when the backend padded this decode step to a graph bucket (see Backend::beginStep).
+  int graphKey = 0;
   // Which sequence each token belongs to; derived from queryStart (by the addon, or the backend's
   // device copy) because kernels parallel over tokens need it.
   const int32_t* tokenSeq = nullptr;

@@ -23,6 +23,9 @@ struct TestCase {
   std::function<void(class Harness&)> run;
 };
 
+// A fresh backend of the named kind ("cpu", "cuda"); graphs=false turns off recorded decode graphs.
+std::unique_ptr<Backend> makeBackend(const std::string& name, bool graphs = true);
+
 // Each test file registers its cases here.
 std::vector<TestCase>& registry();
 struct Register {
@@ -50,9 +53,10 @@ struct TestStep {
 
 class Harness {
  public:
-  Harness(std::unique_ptr<Backend> backend, uint64_t seed);
+  Harness(std::unique_ptr<Backend> backend, uint64_t seed, std::string backendName = "cpu");
   ~Harness();
   Backend& backend() { return *backend_; }
+  const std::string& backendName() const { return backendName_; }
   std::mt19937_64& rng() { return rng_; }
   double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng_); }
   int randint(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }  // inclusive
@@ -79,6 +83,7 @@ class Harness {
 
  private:
   std::unique_ptr<Backend> backend_;
+  std::string backendName_;
   std::mt19937_64 rng_;
   std::list<std::vector<uint8_t>> hostBytes_;  // weight bytes the backend may use in place
   std::vector<void*> allocations_;

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/errors.h"
 #include "core/quant.h"
 #include "cpu/cpu_backend.h"
 #include "harness.h"
@@ -59,7 +60,17 @@ const StepView& TestStep::finish(bool withSampling) {
   return host;
 }
 
-Harness::Harness(std::unique_ptr<Backend> backend, uint64_t seed) : backend_(std::move(backend)), rng_(seed) {}
+Harness::Harness(std::unique_ptr<Backend> backend, uint64_t seed, std::string backendName)
+    : backend_(std::move(backend)), backendName_(std::move(backendName)), rng_(seed) {}
+
+std::unique_ptr<Backend> makeBackend(const std::string& name, bool graphs) {
+  if (name == "cpu") return std::make_unique<CpuBackend>(0);
+#ifdef PAGEDINFER_WITH_CUDA
+  if (name == "cuda") return std::make_unique<CudaBackend>(0, CudaBackend::Options{graphs});
+#endif
+  (void)graphs;
+  throw std::runtime_error("backend '" + name + "' is not built into this test binary");
+}
 
 Harness::~Harness() {
   for (Weight& w : weights_) backend_->releaseWeight(w);
@@ -190,14 +201,6 @@ void Harness::expect(const std::string& what, bool ok, const std::string& detail
 using namespace pagedinfer;
 using namespace pagedinfer::test;
 
-static std::unique_ptr<Backend> makeBackend(const std::string& name) {
-  if (name == "cpu") return std::make_unique<CpuBackend>(0);
-#ifdef PAGEDINFER_WITH_CUDA
-  if (name == "cuda") return std::make_unique<CudaBackend>(0);
-#endif
-  throw std::runtime_error("backend '" + name + "' is not built into this test binary");
-}
-
 int main(int argc, char** argv) {
   std::string backendName = "cpu", filter;
   uint64_t seed = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
@@ -217,12 +220,21 @@ int main(int argc, char** argv) {
     for (const TestCase& c : registry()) std::cout << c.name << "\n";
     return 0;
   }
+  try {
+    makeBackend(backendName);
+  } catch (const DeviceError& e) {  // no device or driver here: skipped (ctest SKIP_RETURN_CODE), not failed
+    std::cout << "SKIP backend " << backendName << ": " << e.what() << "\n";
+    return 77;
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  }
   std::cout << "backend " << backendName << ", seed " << seed << "\n";
   int failed = 0, passed = 0;
   for (const TestCase& c : registry()) {
     if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
     // A fresh backend per case keeps the cases independent (and the KV cache per test).
-    Harness h(makeBackend(backendName), seed ^ std::hash<std::string>{}(c.name));
+    Harness h(makeBackend(backendName), seed ^ std::hash<std::string>{}(c.name), backendName);
     h.beginCase(c.name);
     try {
       c.run(h);

@@ -1,0 +1,291 @@
+// The kernel measurements: paged attention (decode and prefill), GEMM at prefill shapes, GEMV at
+// an 8B Llama's decode shapes (custom kernels and cuBLASLt, bf16 and quantized), the sampler.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include "bench.h"
+#include "core/quant.h"
+#include "cuda/cuda_check.h"
+#include "cuda/kernels.h"
+
+namespace pagedinfer::bench {
+
+namespace {
+
+struct HostStep {
+  std::vector<int32_t> tokenIds, positions, queryStart, seqLens, blockTable, slotMapping, logitRows;
+  int maxBlocksPerSeq = 0;
+  StepView view() {
+    StepView v;
+    v.numTokens = int(tokenIds.size());
+    v.numSeqs = int(seqLens.size());
+    v.maxBlocksPerSeq = maxBlocksPerSeq;
+    v.numLogitRows = int(logitRows.size());
+    v.tokenIds = tokenIds.data();
+    v.positions = positions.data();
+    v.queryStart = queryStart.data();
+    v.seqLens = seqLens.data();
+    v.blockTable = blockTable.data();
+    v.slotMapping = slotMapping.data();
+    v.logitRows = logitRows.data();
+    return v;
+  }
+};
+
+// `seqs` sequences of context ctx, the last `fresh` tokens of each new this step, blocks shuffled.
+HostStep attentionStep(int seqs, int ctx, int fresh, int blockSize, int numBlocks, uint64_t seed) {
+  HostStep s;
+  const int perSeq = (ctx + blockSize - 1) / blockSize;
+  std::vector<int32_t> blocks(static_cast<size_t>(numBlocks));
+  std::iota(blocks.begin(), blocks.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(blocks.begin(), blocks.end(), rng);
+  s.maxBlocksPerSeq = perSeq;
+  s.queryStart.push_back(0);
+  for (int q = 0; q < seqs; q++) {
+    for (int b = 0; b < perSeq; b++) s.blockTable.push_back(blocks[size_t(q * perSeq + b)]);
+    for (int t = ctx - fresh; t < ctx; t++) {
+      s.tokenIds.push_back(0);
+      s.positions.push_back(t);
+      s.slotMapping.push_back(-1);
+    }
+    s.queryStart.push_back(int32_t(s.tokenIds.size()));
+    s.seqLens.push_back(ctx);
+  }
+  return s;
+}
+
+std::string shapeOf(int seqs, int ctx, int heads, int kvHeads, int d, int bs) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "B%d ctx%d %d/%d d%d bs%d", seqs, ctx, heads, kvHeads, d, bs);
+  return buf;
+}
+
+}  // namespace
+
+void benchDecodeAttention(Bench& bench) {
+  CudaBackend& b = bench.b;
+  const int heads = 32, kvHeads = 8, d = 128, bs = 16;
+  struct Case { int seqs, ctx; };
+  for (Case c : {Case{64, 2048}, Case{1, 16384}, Case{256, 1024}}) {
+    const int numBlocks = c.seqs * (c.ctx / bs) + 16;
+    b.allocKvCache(KvCacheShape{1, numBlocks, bs, kvHeads, d});
+    b.fillKvCacheRandom(11);
+    HostStep hs = attentionStep(c.seqs, c.ctx, 1, bs, numBlocks, 7);
+    const StepView& s = b.beginStep(hs.view());
+    void* q = bench.deviceAlloc(size_t(c.seqs) * heads * d * 2);
+    void* out = bench.deviceAlloc(size_t(c.seqs) * heads * d * 2);
+    bench.fillRandom(q, DType::BF16, int64_t(c.seqs) * heads * d, 3, 0, 1);
+    Tensor qT{q, DType::BF16, c.seqs, heads * d}, outT{out, DType::BF16, c.seqs, heads * d};
+    const AttentionShape a{heads, kvHeads, d, 1.0f / std::sqrt(float(d))};
+    const double bytes = double(c.seqs) * c.ctx * kvHeads * d * 2 * 2;
+    const char* variants[] = {"4 warps 3 stages", "2 warps 3 stages", "2 warps 4 stages", "4 warps 2 stages",
+                              "2 warps 3 stages L2 prefetch", "4 warps 3 stages L2 prefetch"};
+    for (int variant : {0, 1, 4, 5}) {
+      for (int partition : {0, 2048}) {
+        if (partition > c.ctx || (partition && c.seqs == 256)) continue;
+        b.setDecodeVariant(variant);
+        b.setDecodePartition(partition);
+        const double us = bench.medianMicros([&] { b.pagedAttention(outT, qT, s, 0, a); }, 30, 5);
+        bench.addBandwidth("decode attention", shapeOf(c.seqs, c.ctx, heads, kvHeads, d, bs), us, bytes,
+                           std::string(variants[variant]) + ", partition " + (partition ? std::to_string(partition) : "auto") +
+                               " (" + std::to_string(cuda::decodeCtasPerSm(d, variant)) + " CTAs/SM)");
+      }
+    }
+    b.setDecodePartition(0);
+    b.setDecodeVariant(0);
+    b.releaseKvCache();
+  }
+}
+
+void benchPrefillAttention(Bench& bench) {
+  CudaBackend& b = bench.b;
+  const int heads = 32, kvHeads = 8, d = 128, bs = 16, seqs = 8, ctx = 2048;
+  const int numBlocks = seqs * (ctx / bs) + 16;
+  b.allocKvCache(KvCacheShape{1, numBlocks, bs, kvHeads, d});
+  b.fillKvCacheRandom(12);
+  HostStep hs = attentionStep(seqs, ctx, ctx, bs, numBlocks, 8);
+  const StepView& s = b.beginStep(hs.view());
+  const int64_t T = int64_t(seqs) * ctx;
+  void* q = bench.deviceAlloc(size_t(T) * heads * d * 2);
+  void* out = bench.deviceAlloc(size_t(T) * heads * d * 2);
+  bench.fillRandom(q, DType::BF16, T * heads * d, 4, 0, 1);
+  Tensor qT{q, DType::BF16, T, heads * d}, outT{out, DType::BF16, T, heads * d};
+  const AttentionShape a{heads, kvHeads, d, 1.0f / std::sqrt(float(d))};
+  const double flops = 4.0 * d * heads * seqs * (double(ctx) * (ctx + 1) / 2);  // causal QK^T and PV
+  const double us = bench.medianMicros([&] { b.pagedAttention(outT, qT, s, 0, a); }, 10, 2);
+  bench.addCompute("prefill attention (causal)", shapeOf(seqs, ctx, heads, kvHeads, d, bs), us, flops);
+  b.releaseKvCache();
+}
+
+void benchGemm(Bench& bench) {
+  CudaBackend& b = bench.b;
+  struct Shape { int64_t T, K, N; };
+  for (Shape sh : {Shape{32768, 4096, 4096}, Shape{8192, 4096, 14336}, Shape{8192, 14336, 4096}}) {
+    Weight w = b.randomWeight(DType::BF16, sh.N, sh.K, 21, 0, 0.02f);
+    void* x = bench.deviceAlloc(size_t(sh.T * sh.K) * 2);
+    void* out = bench.deviceAlloc(size_t(sh.T * sh.N) * 2);
+    bench.fillRandom(x, DType::BF16, sh.T * sh.K, 22, 0, 1);
+    Tensor xT{x, DType::BF16, sh.T, sh.K}, outT{out, DType::BF16, sh.T, sh.N};
+    const double us = bench.medianMicros([&] { b.matmul(outT, xT, w, nullptr); }, 10, 3);
+    bench.addCompute("GEMM bf16 (cuBLASLt)", std::to_string(sh.T) + "x" + std::to_string(sh.K) + "->" + std::to_string(sh.N), us,
+                     2.0 * sh.T * sh.K * sh.N);
+    b.releaseWeight(w);
+  }
+}
+
+namespace {
+
+// Host bytes of a random quantized weight with sane scales (as the kernel tests make them).
+std::vector<uint8_t> randomQuantBytes(DType dtype, int64_t rows, int64_t cols, uint64_t seed) {
+  std::vector<uint8_t> bytes(size_t(rows * dtypeRowBytes(dtype, cols)));
+  uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+  for (size_t i = 0; i + 8 <= bytes.size(); i += 8) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    std::memcpy(&bytes[i], &x, 8);
+  }
+  const int64_t blocks = rows * cols / dtypeBlockElems(dtype), blockBytes = dtypeBlockBytes(dtype);
+  const uint16_t d = floatToF16(0.004f);
+  for (int64_t i = 0; i < blocks; i++) {
+    uint8_t* blk = bytes.data() + i * blockBytes;
+    if (dtype == DType::Q8_0) std::memcpy(blk, &d, 2);
+    else if (dtype == DType::Q4_K) std::memcpy(blk, &d, 2), std::memcpy(blk + 2, &d, 2);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+void benchGemv(Bench& bench) {
+  CudaBackend& b = bench.b;
+  struct Shape { int64_t K, N; };
+  const Shape shapes[] = {{4096, 4096}, {4096, 14336}, {14336, 4096}, {4096, 128256}};
+  const size_t rotateBytes = size_t(256) << 20;  // > 2x L2: every call reads its weight from HBM
+  auto run = [&](DType dtype, const Shape& sh, int T, const char* path, bool outF32) {
+    const size_t wBytes = size_t(sh.N * dtypeRowBytes(dtype, sh.K));
+    const int copies = int(std::max<size_t>(1, (rotateBytes + wBytes - 1) / wBytes));
+    std::vector<Weight> ws;
+    std::vector<uint8_t> host;
+    if (dtype != DType::BF16) host = randomQuantBytes(dtype, sh.N, sh.K, 5);
+    for (int i = 0; i < copies; i++) {
+      if (dtype == DType::BF16) {
+        ws.push_back(b.randomWeight(DType::BF16, sh.N, sh.K, 30 + i, 0, 0.02f));
+      } else {
+        HostTensor ht{"bench", host.data(), host.size(), dtype, {sh.N, sh.K}};
+        ws.push_back(b.loadWeight(ht, true));
+      }
+    }
+    void* x = bench.deviceAlloc(size_t(T * sh.K) * 2);
+    void* out = bench.deviceAlloc(size_t(T * sh.N) * 4);
+    bench.fillRandom(x, DType::BF16, T * sh.K, 31, 0, 1);
+    Tensor xT{x, DType::BF16, T, sh.K}, outT{out, outF32 ? DType::F32 : DType::BF16, T, sh.N};
+    int next = 0;
+    const double us = bench.medianMicros([&] { b.matmul(outT, xT, ws[size_t(next++ % copies)], nullptr); }, 40, 5);
+    bench.addBandwidth(std::string("GEMV ") + dtypeName(dtype) + " (" + path + ")",
+                       "T" + std::to_string(T) + " " + std::to_string(sh.K) + "->" + std::to_string(sh.N), us, double(wBytes),
+                       outF32 ? "float32 out" : "");
+    for (Weight& w : ws) b.releaseWeight(w);
+  };
+  for (const Shape& sh : shapes) {
+    const bool logits = sh.N == 128256;
+    b.setGemmPath(CudaBackend::GemmPath::Gemv);
+    run(DType::BF16, sh, 1, "custom", logits);
+    b.setGemmPath(CudaBackend::GemmPath::CublasLt);
+    run(DType::BF16, sh, 1, "cuBLASLt", logits);
+  }
+  b.setGemmPath(CudaBackend::GemmPath::Gemv);
+  for (int T : {2, 8}) {
+    b.setGemmPath(CudaBackend::GemmPath::Gemv);
+    run(DType::BF16, Shape{4096, 14336}, T, "custom", false);
+    b.setGemmPath(CudaBackend::GemmPath::CublasLt);
+    run(DType::BF16, Shape{4096, 14336}, T, "cuBLASLt", false);
+  }
+  b.setGemmPath(CudaBackend::GemmPath::Auto);
+  for (DType q : {DType::Q8_0, DType::Q4_K, DType::Q6_K})
+    for (const Shape& sh : {Shape{4096, 14336}, Shape{14336, 4096}}) run(q, sh, 1, "custom", false);
+}
+
+void benchSampling(Bench& bench) {
+  CudaBackend& b = bench.b;
+  const int rows = 256, vocab = 128256;
+  // LLM-like logits: a Gaussian bulk and, per row, a hundred tokens well above it.
+  std::vector<float> host(size_t(rows) * vocab);
+  std::mt19937_64 rng(42);
+  std::normal_distribution<float> bulk(0.0f, 2.5f);
+  std::uniform_real_distribution<float> lift(5.0f, 15.0f);
+  std::uniform_int_distribution<int> token(0, vocab - 1);
+  for (float& v : host) v = bulk(rng);
+  for (int r = 0; r < rows; r++)
+    for (int i = 0; i < 100; i++) host[size_t(r) * vocab + size_t(token(rng))] += lift(rng);
+  void* logits = bench.deviceAlloc(host.size() * 4);
+  CUDA_CHECK(cudaMemcpy(logits, host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+  Tensor logitsT{logits, DType::F32, rows, vocab};
+
+  std::vector<float> temperature(rows), topP(rows), minP(rows), rep(rows, 1.0f), presence(rows, 0.0f), frequency(rows, 0.0f);
+  std::vector<int32_t> topK(rows), outputIndex(rows), numLogprobs(rows, -1), offsets(rows + 1, 0), promptLens(rows, 0),
+      logitRows(rows);
+  std::vector<uint32_t> seeds(2 * rows);
+  std::iota(logitRows.begin(), logitRows.end(), 0);
+  SamplingView sv;
+  sv.temperature = temperature.data();
+  sv.topK = topK.data();
+  sv.topP = topP.data();
+  sv.minP = minP.data();
+  sv.repetitionPenalty = rep.data();
+  sv.presencePenalty = presence.data();
+  sv.frequencyPenalty = frequency.data();
+  sv.seeds = seeds.data();
+  sv.outputIndex = outputIndex.data();
+  sv.numLogprobs = numLogprobs.data();
+  sv.penaltyOffsets = offsets.data();
+  sv.penaltyPromptLens = promptLens.data();
+  StepView view;
+  view.numLogitRows = rows;
+  view.logitRows = logitRows.data();
+  view.sampling = &sv;
+  // mode: 0 greedy, 1 T=1, 2 T=0.7 top-p 0.9, 3 T=0.8 top-k 50 min-p 0.05, 4 a mix of all four
+  auto configure = [&](int mode, int logprobs) {
+    for (int r = 0; r < rows; r++) {
+      const int m = mode == 4 ? r % 4 : mode;
+      temperature[r] = m == 0 ? 0.0f : m == 1 ? 1.0f : m == 2 ? 0.7f : 0.8f;
+      topP[r] = m == 2 ? 0.9f : 1.0f;
+      topK[r] = m == 3 ? 50 : 0;
+      minP[r] = m == 3 ? 0.05f : 0.0f;
+      seeds[2 * r] = uint32_t(r * 7919 + 1);
+      numLogprobs[r] = logprobs;
+    }
+  };
+  const char* names[] = {"greedy", "T=1", "T=0.7 top-p 0.9", "T=0.8 top-k 50 min-p 0.05", "mix of the four"};
+  const int target = std::getenv("PAGEDINFER_SAMPLE_BUFFER_TARGET") ? std::atoi(std::getenv("PAGEDINFER_SAMPLE_BUFFER_TARGET")) : 0;
+  b.setSampleBufferTarget(target);
+  for (int mode = 0; mode < 5; mode++) {
+    for (int logprobs : {-1, 5}) {
+      if (logprobs >= 0 && mode != 4) continue;
+      configure(mode, logprobs);
+      const int before = b.sampleHostFallbacks();
+      int step = 0;
+      std::vector<float> kernelUs;
+      const double us = bench.medianHostMicros([&] {
+        for (int r = 0; r < rows; r++) outputIndex[r] = step;
+        step++;
+        StepOutput out;
+        b.sample(logitsT, view, view, out);
+        kernelUs.push_back(b.lastSampleKernelMicros());
+      }, 20, 3);
+      std::sort(kernelUs.begin(), kernelUs.end());
+      const int fallbacks = b.sampleHostFallbacks() - before;
+      char note[160];
+      std::snprintf(note, sizeof note, "kernels %.1f us; %d of %d rows redone on the host; buffer target %d",
+                    kernelUs[kernelUs.size() / 2], fallbacks, 23 * rows, target ? target : 512);
+      bench.addBandwidth(std::string("sampling ") + names[mode] + (logprobs >= 0 ? " +5 logprobs" : ""),
+                         "256 x 128256, sample() wall", us, double(rows) * vocab * 4, note);
+    }
+  }
+}
+
+}  // namespace pagedinfer::bench

@@ -1,0 +1,162 @@
+// pagedinfer_kernel_bench: CUDA kernel microbenchmarks, each number beside the device's measured
+// ceilings (copy bandwidth and bf16 GEMM rate, measured first in the same run).
+//   pagedinfer_kernel_bench [--only NAME[,NAME...]]   names: attention, prefill, gemm, gemv, sampling, model
+// Prints one line per measurement as it goes and the table at the end.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "bench.h"
+#include "cuda/cuda_check.h"
+#include "cuda/kernels.h"
+
+namespace pagedinfer::bench {
+
+double Bench::medianMicros(const std::function<void()>& f, int reps, int warmup) {
+  for (int i = 0; i < warmup; i++) f();
+  b.synchronize();
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  std::vector<float> ms;
+  for (int i = 0; i < reps; i++) {
+    CUDA_CHECK(cudaEventRecord(start, b.stream()));
+    f();
+    CUDA_CHECK(cudaEventRecord(stop, b.stream()));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float t = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  return 1000.0 * ms[ms.size() / 2];
+}
+
+double Bench::medianHostMicros(const std::function<void()>& f, int reps, int warmup) {
+  for (int i = 0; i < warmup; i++) f();
+  std::vector<double> us;
+  for (int i = 0; i < reps; i++) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  return us[us.size() / 2];
+}
+
+void Bench::addBandwidth(const std::string& name, const std::string& shape, double micros, double bytes, const std::string& note) {
+  results.push_back({name, shape, micros, bytes / micros / 1e3, "GB/s", copyGBs, note});
+  const Result& r = results.back();
+  std::printf("  %-34s %-28s %10.1f us %9.1f %s (%.0f%% of copy)  %s\n", r.name.c_str(), r.shape.c_str(), r.micros, r.rate,
+              r.unit.c_str(), copyGBs > 0 ? 100.0 * r.rate / copyGBs : 0.0, note.c_str());
+  std::fflush(stdout);
+}
+
+void Bench::addCompute(const std::string& name, const std::string& shape, double micros, double flops, const std::string& note) {
+  results.push_back({name, shape, micros, flops / micros / 1e6, "TFLOP/s", gemmTFs, note});
+  const Result& r = results.back();
+  std::printf("  %-34s %-28s %10.1f us %9.1f %s (%.0f%% of GEMM)  %s\n", r.name.c_str(), r.shape.c_str(), r.micros, r.rate,
+              r.unit.c_str(), gemmTFs > 0 ? 100.0 * r.rate / gemmTFs : 0.0, note.c_str());
+  std::fflush(stdout);
+}
+
+void Bench::addTime(const std::string& name, const std::string& shape, double micros, const std::string& note) {
+  results.push_back({name, shape, micros, 0, "", 0, note});
+  std::printf("  %-34s %-28s %10.1f us  %s\n", name.c_str(), shape.c_str(), micros, note.c_str());
+  std::fflush(stdout);
+}
+
+void Bench::printTable() const {
+  std::printf("\n| kernel | shape | time (us) | achieved | of ceiling | note |\n|---|---|---:|---:|---:|---|\n");
+  for (const Result& r : results) {
+    char rate[64] = "", share[32] = "";
+    if (!r.unit.empty()) std::snprintf(rate, sizeof rate, "%.1f %s", r.rate, r.unit.c_str());
+    if (r.ceiling > 0) std::snprintf(share, sizeof share, "%.0f%%", 100.0 * r.rate / r.ceiling);
+    std::printf("| %s | %s | %.1f | %s | %s | %s |\n", r.name.c_str(), r.shape.c_str(), r.micros, rate, share, r.note.c_str());
+  }
+  std::printf("\nceilings: copy %.0f GB/s (read + write), bf16 GEMM %.0f TFLOP/s\n", copyGBs, gemmTFs);
+}
+
+void* Bench::deviceAlloc(size_t bytes) {
+  void* p = nullptr;
+  CUDA_CHECK(cudaMalloc(&p, bytes));
+  allocations_.push_back(p);
+  return p;
+}
+
+void Bench::fillRandom(void* p, DType dtype, int64_t n, uint64_t seed, float offset, float scale) {
+  cuda::launchRandomWeight(p, dtype, n, seed, offset, scale, b.stream());
+  b.synchronize();
+}
+
+Bench::~Bench() {
+  b.synchronize();
+  for (void* p : allocations_) cudaFree(p);
+}
+
+void measureCeilings(Bench& bench) {
+  const size_t bytes = size_t(1) << 30;
+  void* src = bench.deviceAlloc(bytes);
+  void* dst = bench.deviceAlloc(bytes);
+  bench.fillRandom(src, DType::BF16, int64_t(bytes / 2), 1, 0, 1);
+  const double copyUs = bench.medianMicros([&] {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, bench.b.stream()));
+  });
+  bench.copyGBs = 2.0 * double(bytes) / copyUs / 1e3;
+  const int64_t n = 8192;
+  void* a = bench.deviceAlloc(size_t(n * n) * 2);
+  void* w = bench.deviceAlloc(size_t(n * n) * 2);
+  void* c = bench.deviceAlloc(size_t(n * n) * 2);
+  bench.fillRandom(a, DType::BF16, n * n, 2, 0, 1);
+  bench.fillRandom(w, DType::BF16, n * n, 3, 0, 1);
+  const double gemmUs = bench.medianMicros([&] {
+    if (!bench.b.cublasGemm(c, false, n, a, n, n, w, n)) throw DeviceError("no cuBLASLt algorithm for the ceiling GEMM");
+  }, 10, 3);
+  bench.gemmTFs = 2.0 * double(n) * n * n / gemmUs / 1e6;
+  std::printf("ceilings: device-to-device copy of 1 GiB %.1f us = %.0f GB/s (read + write); bf16 GEMM 8192^3 %.1f us = %.0f TFLOP/s\n",
+              copyUs, bench.copyGBs, gemmUs, bench.gemmTFs);
+}
+
+}  // namespace pagedinfer::bench
+
+using namespace pagedinfer;
+using namespace pagedinfer::bench;
+
+int main(int argc, char** argv) {
+  std::string only;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--only" && i + 1 < argc) only = argv[++i];
+    else {
+      std::cerr << "usage: pagedinfer_kernel_bench [--only attention,prefill,gemm,gemv,sampling,model]\n";
+      return 2;
+    }
+  }
+  auto want = [&](const char* name) { return only.empty() || ("," + only + ",").find(std::string(",") + name + ",") != std::string::npos; };
+  try {
+    CudaBackend::DeviceInfo info = CudaBackend::probe(0);
+    if (!info.available) {
+      std::cout << "SKIP: " << info.reason << "\n";
+      return 77;
+    }
+    CudaBackend backend(0, CudaBackend::Options{false});
+    std::cout << backend.describe() << "\n";
+    Bench bench(backend);
+    measureCeilings(bench);
+    if (want("attention")) benchDecodeAttention(bench);
+    if (want("prefill")) benchPrefillAttention(bench);
+    if (want("gemm")) benchGemm(bench);
+    if (want("gemv")) benchGemv(bench);
+    if (want("sampling")) benchSampling(bench);
+    if (want("model")) benchModelDecode(bench);
+    bench.printTable();
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

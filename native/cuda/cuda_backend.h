@@ -1,0 +1,176 @@
+// The CUDA backend: bf16 activations with float accumulation, float logits, weights on the device
+// in their storage type (float32 matrices converted to bf16; Q8_0 repacked, see quant_device.cuh),
+// a bf16 paged KV cache in the HND layout of rope_cache.cu, cuBLASLt (loaded at run time) for
+// GEMMs and its own kernels for everything else. All work is enqueued on one non-blocking stream;
+// decode-only steps are padded to bucket sizes and recorded as CUDA graphs (see beginStep).
+#pragma once
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "../core/backend.h"
+#include "cublaslt_shim.h"
+#include "kernels.h"
+#include "sampling.h"
+
+namespace pagedinfer {
+
+class CudaBackend : public Backend {
+ public:
+  struct Options {
+    bool graphs = true;  // record decode steps as CUDA graphs
+  };
+  explicit CudaBackend(int device, Options options);
+  explicit CudaBackend(int device) : CudaBackend(device, Options{}) {}
+  ~CudaBackend() override;
+
+  // What backendInfo reports, without creating a backend: never throws.
+  struct DeviceInfo {
+    bool available = false;
+    std::string reason;  // why not, when !available
+    int deviceCount = 0;
+    std::string name;
+    int major = 0, minor = 0, multiprocessors = 0;
+    size_t totalMemory = 0;
+    int driverVersion = 0, runtimeVersion = 0;
+    std::string cublasLt;  // library opened, or why none
+  };
+  static DeviceInfo probe(int device);
+
+  std::string name() const override { return "cuda"; }
+  std::string describe() const override;
+  DType activationType() const override { return DType::BF16; }
+  void* alloc(size_t bytes) override;
+  void release(void* p) override;
+  size_t availableMemory() const override;
+  DeviceCeilings measureCeilings() override;  // ceilings.cpp
+  void upload(void* dst, const void* src, size_t bytes) override;
+  void download(void* dst, const void* src, size_t bytes) override;
+
+  Weight loadWeight(const HostTensor& t, bool asMatrix) override;
+  Weight randomWeight(DType dtype, int64_t rows, int64_t cols, uint64_t seed, float offset, float scale) override;
+  void releaseWeight(Weight& w) override;
+
+  size_t kvCacheBytesPerBlock(const KvCacheShape& shape) const override;
+  void allocKvCache(const KvCacheShape& shape) override;
+  void releaseKvCache() override;
+  void readKvSlot(int layer, int64_t slot, float* k, float* v) override;
+
+  const StepView& beginStep(const StepView& host) override;
+  void copyBlocks(const StepView& s) override;
+  void embedding(Tensor out, const StepView& s, const Weight& table) override;
+  void rmsnorm(Tensor out, Tensor x, const Weight& w, float eps) override;
+  void addRmsnorm(Tensor out, Tensor residual, Tensor x, const Weight& w, float eps) override;
+  void headRmsnorm(Tensor x, int numHeads, int headDim, const Weight& w, float eps) override;
+  void matmul(Tensor out, Tensor x, const Weight& w, const Weight* bias) override;
+  void ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView& s, int layer, const RopeShape& rope) override;
+  void pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) override;
+  void swiglu(Tensor out, Tensor gate, Tensor up) override;
+  void finalNorm(Tensor out, Tensor residual, Tensor x, const StepView& s, const Weight& w, float eps) override;
+  void sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) override;
+
+  bool replayGraph(int key) override;
+  bool beginGraphCapture(int key) override;
+  void endGraphCapture(int key, bool ok) override;
+  void invalidateGraphs() override;
+
+  // --- measurement and tuning (the kernel benchmark) ---------------------------------------------
+  enum class GemmPath { Auto, Gemv, CublasLt };
+  void setGemmPath(GemmPath path) { gemmPath_ = path; }
+  void setDecodePartition(int keys) { decodePartition_ = keys; }  // 0: automatic
+  void setDecodeVariant(int variant) { decodeVariant_ = variant; }  // attention_decode.cu's kVariants
+  void synchronize();
+  // Random bf16 values in the whole KV cache (benchmarks must not time zeros).
+  void fillKvCacheRandom(uint64_t seed);
+  cudaStream_t stream() const { return stream_; }
+  int multiprocessors() const { return multiprocessors_; }
+  bool hasCublasLt() const { return lt_ != nullptr; }
+  int sampleHostFallbacks() const { return sampleFallbacks_; }
+  float lastSampleKernelMicros() const { return sampleKernelMicros_; }  // device time of the last sample()
+  void setSampleBufferTarget(int values) { sampleBufferTarget_ = values; }  // 0: default
+  // bf16 GEMM straight through cuBLASLt (out[T][N] = x[T][K] w[N][K]^T); false if no algorithm.
+  bool cublasGemm(void* out, bool outF32, int64_t ldOut, const void* x, int64_t T, int64_t K, const void* w, int64_t N);
+
+ private:
+  struct Buffer {  // device or pinned host memory that only grows
+    void* ptr = nullptr;
+    size_t bytes = 0;
+  };
+  struct GemmPlan {  // one cached cuBLASLt problem (gemm.cpp)
+    bool ok = false;
+    cublaslt::MatmulDesc desc = nullptr;
+    cublaslt::MatrixLayout a = nullptr, b = nullptr, d = nullptr;
+    cublaslt::MatmulAlgo algo{};
+    ~GemmPlan();
+  };
+  struct GraphEntry {
+    cudaGraphExec_t exec = nullptr;
+    uint64_t gen = 0, warmGen = ~0ull;
+  };
+
+  void activate() const;
+  // Grows a buffer the step's kernels read (invalidating recorded graphs); throws while capturing.
+  void ensureDevice(Buffer& b, size_t bytes);
+  void ensurePinned(Buffer& b, size_t bytes);
+  void freeBuffers();
+  void stagedUpload(void* dst, const uint8_t* src, size_t rowBytes, int64_t rows, int kind, int64_t cols);
+  void uploadRopeTable(const RopeShape& rope);
+  void buildPrefillTiles(int group);
+  int decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim) const;
+  void matmulDequantized(Tensor out, Tensor x, const Weight& w);
+  cuda::KvLayer kvLayer(int layer) const;
+
+  int device_ = 0;
+  Options options_;
+  cudaStream_t stream_ = nullptr;
+  std::string deviceName_;
+  int multiprocessors_ = 0, ccMajor_ = 0, ccMinor_ = 0;
+
+  // cuBLASLt
+  void* lt_ = nullptr;  // cublaslt::Handle
+  Buffer ltWorkspace_;
+  std::map<std::string, std::unique_ptr<GemmPlan>> plans_;
+  GemmPath gemmPath_ = GemmPath::Auto;
+
+  // weights
+  std::set<const void*> ownedWeights_;
+  std::set<void*> allocations_;
+  Buffer dequantScratch_;  // bf16 rows of a quantized / f16 weight for the prefill GEMM
+  Buffer stagePinned_[2], stageDevice_;
+  cudaEvent_t stageEvents_[2] = {nullptr, nullptr};
+
+  // KV cache: [layers][K, V][numBlocks][numKvHeads][blockSize][headDim] bf16
+  KvCacheShape kv_;
+  uint16_t* kvCache_ = nullptr;
+
+  // the step
+  Buffer stepDevice_, stepPinned_, tableDevice_, tablePinned_, tilesDevice_, tilesPinned_, partials_, ropeTable_;
+  cudaEvent_t stepEvent_ = nullptr;
+  StepView view_;
+  int tableWidth_ = 0, tableRows_ = 0;
+  int numDecode_ = 0, numPrefillTokens_ = 0, maxDecodeCtx_ = 0, numTiles_ = 0, tilesGroup_ = -1;
+  bool graphStep_ = false;
+  int32_t* decodeTokens_ = nullptr;
+  int32_t* prefillTokens_ = nullptr;
+  std::vector<int32_t> hostQueryStart_;
+  std::vector<float> ropeHost_;
+  int decodePartition_ = 0, decodeVariant_ = 4;  // 2 warps, 3 stages, L2 prefetch: measured best (docs)
+
+  // sampling
+  Buffer sampleDevice_, samplePinned_;
+  int sampleFallbacks_ = 0;
+  float sampleKernelMicros_ = 0;
+  int sampleBufferTarget_ = 0;
+  cudaEvent_t sampleEvents_[2] = {nullptr, nullptr};
+
+  // graphs
+  std::map<int, GraphEntry> graphs_;
+  uint64_t gen_ = 1;
+  bool capturing_ = false;
+};
+
+}  // namespace pagedinfer

@@ -1,0 +1,147 @@
+// CudaBackend::sample: the host side of the fused sampler (sampling.cu). Per-row parameters and
+// the rows' penalty tokens (made unique and counted here, sorted by id) go up in one copy; the
+// kernels leave token, logprob and top-n per row; only those come back. A row the GPU flags (its
+// cut points fell outside the candidate windows, which the float histogram can misjudge) is
+// redone here by core/sampler.cpp on that row's logits, so every token is the CPU sampler's.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "../core/errors.h"
+#include "../core/sampler.h"
+#include "cuda_backend.h"
+#include "cuda_check.h"
+#include "sampling.h"
+
+namespace pagedinfer {
+
+namespace {
+
+size_t align16(size_t n) { return (n + 15) / 16 * 16; }
+
+SampleParams hostParams(const SamplingView& sv, int r) {
+  SampleParams p;
+  p.temperature = sv.temperature[r];
+  p.topK = sv.topK[r];
+  p.topP = sv.topP[r];
+  p.minP = sv.minP[r];
+  p.repetitionPenalty = sv.repetitionPenalty[r];
+  p.presencePenalty = sv.presencePenalty[r];
+  p.frequencyPenalty = sv.frequencyPenalty[r];
+  p.seed = uint64_t(sv.seeds[2 * r]) | (uint64_t(sv.seeds[2 * r + 1]) << 32);
+  p.outputIndex = sv.outputIndex[r];
+  p.numLogprobs = sv.numLogprobs[r];
+  p.penaltyTokens = sv.penaltyTokens ? sv.penaltyTokens + sv.penaltyOffsets[r] : nullptr;
+  p.numPenaltyTokens = sv.penaltyOffsets[r + 1] - sv.penaltyOffsets[r];
+  p.promptLen = sv.penaltyPromptLens[r];
+  return p;
+}
+
+// (token, flags) of one row: repetition applies to every distinct prompt or output token,
+// presence / frequency to output tokens with their counts (core/sampler.cpp's applyPenalties).
+void penaltyEntries(const SampleParams& p, std::vector<cuda::PenaltyEntry>& out) {
+  if (!p.penaltyTokens || p.numPenaltyTokens == 0) return;
+  const bool rep = p.repetitionPenalty != 1.0f, counted = p.presencePenalty != 0.0f || p.frequencyPenalty != 0.0f;
+  if (!rep && !counted) return;
+  std::vector<int32_t> all(p.penaltyTokens, p.penaltyTokens + p.numPenaltyTokens);
+  std::vector<int32_t> output(p.penaltyTokens + p.promptLen, p.penaltyTokens + p.numPenaltyTokens);
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  std::sort(output.begin(), output.end());
+  for (int32_t token : all) {
+    int count = 0;
+    if (counted) count = int(std::upper_bound(output.begin(), output.end(), token) - std::lower_bound(output.begin(), output.end(), token));
+    const int flags = (rep ? 1 : 0) | (count << 1);
+    if (flags) out.push_back(cuda::PenaltyEntry{token, flags});
+  }
+}
+
+}  // namespace
+
+void CudaBackend::sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) {
+  activate();
+  const int rows = int(logits.rows), vocab = int(logits.cols);
+  if (logits.dtype != DType::F32) throw InvalidArgumentError("sample: logits must be float32");
+  if (s.returnLogits) {
+    out.logits.resize(size_t(rows) * vocab);
+    CUDA_CHECK(cudaMemcpyAsync(out.logits.data(), logits.data, out.logits.size() * 4, cudaMemcpyDeviceToHost, stream_));
+  }
+  const SamplingView* sv = host.sampling;
+  if (!sv || rows == 0) {
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return;
+  }
+  int maxTopN = 0;
+  std::vector<cuda::SampleRowParams> params(static_cast<size_t>(rows));
+  std::vector<cuda::PenaltyEntry> entries;
+  for (int r = 0; r < rows; r++) {
+    const SampleParams hp = hostParams(*sv, r);
+    cuda::SampleRowParams& p = params[size_t(r)];
+    p.invTemperature = hp.temperature > 0 ? 1.0f / hp.temperature : 0.0f;
+    p.topP = hp.topP;
+    p.logMinP = hp.minP > 0 ? std::log(hp.minP) : -INFINITY;
+    p.repetition = hp.repetitionPenalty;
+    p.presence = hp.presencePenalty;
+    p.frequency = hp.frequencyPenalty;
+    p.topK = hp.topK;
+    p.greedy = hp.temperature < kGreedyTemperature || hp.topK == 1;
+    p.seed = hp.seed;
+    p.outputIndex = int32_t(hp.outputIndex);
+    p.numLogprobs = hp.numLogprobs;
+    p.penaltyBegin = int32_t(entries.size());
+    penaltyEntries(hp, entries);
+    p.penaltyCount = int32_t(entries.size()) - p.penaltyBegin;
+    maxTopN = std::max(maxTopN, std::min(hp.numLogprobs, vocab));
+  }
+  const size_t oParams = 0, oEntries = align16(params.size() * sizeof(cuda::SampleRowParams)),
+               oResults = oEntries + align16(std::max<size_t>(entries.size(), 1) * sizeof(cuda::PenaltyEntry)),
+               oIds = oResults + align16(size_t(rows) * sizeof(cuda::SampleRowResult)),
+               oLps = oIds + align16(size_t(rows) * maxTopN * 4), total = oLps + align16(size_t(rows) * maxTopN * 4);
+  ensureDevice(sampleDevice_, total);
+  ensurePinned(samplePinned_, total);
+  uint8_t* h = static_cast<uint8_t*>(samplePinned_.ptr);
+  uint8_t* d = static_cast<uint8_t*>(sampleDevice_.ptr);
+  std::memcpy(h + oParams, params.data(), params.size() * sizeof(cuda::SampleRowParams));
+  std::memcpy(h + oEntries, entries.data(), entries.size() * sizeof(cuda::PenaltyEntry));
+  CUDA_CHECK(cudaMemcpyAsync(d, h, oResults, cudaMemcpyHostToDevice, stream_));
+  auto* devResults = reinterpret_cast<cuda::SampleRowResult*>(d + oResults);
+  CUDA_CHECK(cudaEventRecord(sampleEvents_[0], stream_));
+  cuda::launchSample(static_cast<const float*>(logits.data), rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
+                     reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults,
+                     sampleBufferTarget_, stream_);
+  if (maxTopN > 0)
+    cuda::launchTopLogprobs(static_cast<const float*>(logits.data), rows, vocab,
+                            reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults, maxTopN,
+                            reinterpret_cast<int32_t*>(d + oIds), reinterpret_cast<float*>(d + oLps), stream_);
+  CUDA_CHECK(cudaEventRecord(sampleEvents_[1], stream_));
+  CUDA_CHECK(cudaMemcpyAsync(h + oResults, d + oResults, total - oResults, cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  float ms = 0;
+  if (cudaEventElapsedTime(&ms, sampleEvents_[0], sampleEvents_[1]) == cudaSuccess) sampleKernelMicros_ = 1000.0f * ms;
+
+  const auto* results = reinterpret_cast<const cuda::SampleRowResult*>(h + oResults);
+  out.maxTopN = maxTopN;
+  out.tokens.resize(size_t(rows));
+  out.logprobs.resize(size_t(rows));
+  out.topIds.assign(reinterpret_cast<const int32_t*>(h + oIds), reinterpret_cast<const int32_t*>(h + oIds) + size_t(rows) * maxTopN);
+  out.topLogprobs.assign(reinterpret_cast<const float*>(h + oLps), reinterpret_cast<const float*>(h + oLps) + size_t(rows) * maxTopN);
+  std::vector<float> row;
+  SampleScratch scratch;
+  for (int r = 0; r < rows; r++) {
+    if (results[r].status == 0) {
+      out.tokens[size_t(r)] = results[r].token;
+      out.logprobs[size_t(r)] = results[r].logprob;
+      continue;
+    }
+    sampleFallbacks_++;
+    row.resize(size_t(vocab));
+    download(row.data(), static_cast<const float*>(logits.data) + size_t(r) * vocab, size_t(vocab) * 4);
+    const SampleResult res = sampleRow(row.data(), vocab, hostParams(*sv, r), scratch,
+                                       maxTopN ? out.topIds.data() + size_t(r) * maxTopN : nullptr,
+                                       maxTopN ? out.topLogprobs.data() + size_t(r) * maxTopN : nullptr);
+    out.tokens[size_t(r)] = res.token;
+    out.logprobs[size_t(r)] = res.logprob;
+  }
+}
+
+}  // namespace pagedinfer

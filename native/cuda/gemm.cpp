@@ -1,0 +1,134 @@
+// matmul: out[T][N] = x[T][K] W[N][K]^T (+ bias). Up to kGemvMaxTokens tokens (decode) it is the
+// GEMV kernels of gemv.cu, which read W once for all tokens and take every weight type. Above,
+// bf16 weights go straight to cuBLASLt; other types (f16, quantized) are dequantized to bf16 a
+// chunk of rows at a time into a scratch buffer and each chunk is one cuBLASLt GEMM writing its
+// slice of out's columns. cuBLASLt sees the row-major problem as the column-major
+// D[N][T] = W^T[N][K] x[K][T] ("TN"); descriptors and the heuristic's algorithm are cached per shape.
+#include <algorithm>
+#include <string>
+
+#include "../core/errors.h"
+#include "cublaslt_shim.h"
+#include "cuda_backend.h"
+#include "cuda_check.h"
+#include "kernels.h"
+
+namespace pagedinfer {
+
+CudaBackend::GemmPlan::~GemmPlan() {
+  const cublaslt::Api& lt = cublaslt::api();
+  if (a) lt.matrixLayoutDestroy(a);
+  if (b) lt.matrixLayoutDestroy(b);
+  if (d) lt.matrixLayoutDestroy(d);
+  if (desc) lt.matmulDescDestroy(desc);
+}
+
+bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* x, int64_t T, int64_t K, const void* w,
+                             int64_t N) {
+  if (!lt_) return false;
+  const cublaslt::Api& lt = cublaslt::api();
+  const std::string key = std::to_string(T) + "x" + std::to_string(N) + "x" + std::to_string(K) + "/" +
+                          std::to_string(ldOut) + (outF32 ? "f" : "b");
+  // Prefill token counts change every step: keep the cache bounded (a plan is cheap to rebuild).
+  if (plans_.size() > 512 && !plans_.count(key)) plans_.clear();
+  std::unique_ptr<GemmPlan>& slot = plans_[key];
+  if (!slot) {
+    slot = std::make_unique<GemmPlan>();
+    GemmPlan& p = *slot;
+    const int transA = cublaslt::kOpT, transB = cublaslt::kOpN;
+    const uint64_t workspace = ltWorkspace_.bytes;
+    cublaslt::Preference pref = nullptr;
+    bool ok = lt.matmulDescCreate(&p.desc, cublaslt::kComputeF32, cublaslt::kDataF32) == cublaslt::kSuccess &&
+              lt.matmulDescSetAttribute(p.desc, cublaslt::kDescTransA, &transA, sizeof(transA)) == cublaslt::kSuccess &&
+              lt.matmulDescSetAttribute(p.desc, cublaslt::kDescTransB, &transB, sizeof(transB)) == cublaslt::kSuccess &&
+              lt.matrixLayoutCreate(&p.a, cublaslt::kDataBF16, uint64_t(K), uint64_t(N), K) == cublaslt::kSuccess &&
+              lt.matrixLayoutCreate(&p.b, cublaslt::kDataBF16, uint64_t(K), uint64_t(T), K) == cublaslt::kSuccess &&
+              lt.matrixLayoutCreate(&p.d, outF32 ? cublaslt::kDataF32 : cublaslt::kDataBF16, uint64_t(N), uint64_t(T),
+                                    ldOut) == cublaslt::kSuccess &&
+              lt.preferenceCreate(&pref) == cublaslt::kSuccess &&
+              lt.preferenceSetAttribute(pref, cublaslt::kPrefMaxWorkspace, &workspace, sizeof(workspace)) ==
+                  cublaslt::kSuccess;
+    if (ok) {
+      cublaslt::HeuristicResult result{};
+      int found = 0;
+      ok = lt.algoGetHeuristic(static_cast<cublaslt::Handle>(lt_), p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found) ==
+               cublaslt::kSuccess &&
+           found > 0;
+      if (ok) p.algo = result.algo;
+    }
+    if (pref) lt.preferenceDestroy(pref);
+    p.ok = ok;
+  }
+  GemmPlan& p = *slot;
+  if (!p.ok) return false;
+  const float alpha = 1.0f, beta = 0.0f;
+  const cublaslt::Status st = lt.matmul(static_cast<cublaslt::Handle>(lt_), p.desc, &alpha, w, p.a, x, p.b, &beta, out,
+                                        p.d, out, p.d, &p.algo, ltWorkspace_.ptr, ltWorkspace_.bytes, stream_);
+  if (st != cublaslt::kSuccess) throw DeviceError("cuBLASLt matmul failed (status " + std::to_string(st) + ") for " + key);
+  return true;
+}
+
+void CudaBackend::matmul(Tensor out, Tensor x, const Weight& w, const Weight* bias) {
+  activate();
+  const int64_t T = x.rows, K = x.cols, N = w.rows;
+  if (x.dtype != DType::BF16 || (out.dtype != DType::BF16 && out.dtype != DType::F32))
+    throw InvalidArgumentError("matmul: the CUDA backend takes bf16 inputs and bf16 or float outputs");
+  if (w.cols != K || out.cols != N || out.rows != T)
+    throw InvalidArgumentError("matmul: shapes do not match (x " + std::to_string(T) + "x" + std::to_string(K) + ", weight " +
+                               std::to_string(N) + "x" + std::to_string(w.cols) + ", out " + std::to_string(out.rows) + "x" +
+                               std::to_string(out.cols) + ")");
+  if (T == 0) return;
+  const bool outF32 = out.dtype == DType::F32;
+  const float* b = bias ? static_cast<const float*>(bias->data) : nullptr;
+  // Measured on the H100 (docs/cuda-kernels.md): the custom GEMV wins at one token; cuBLASLt wins
+  // for bf16 from two tokens on. Other types have no cuBLASLt path below the dequantizing GEMM.
+  const bool autoGemv = T == 1 || (T <= cuda::kGemvMaxTokens && w.dtype != DType::BF16);
+  const bool gemv = gemmPath_ == GemmPath::Gemv || (gemmPath_ == GemmPath::Auto && autoGemv) || !lt_;
+  if (!gemv) {
+    bool done = false;
+    if (w.dtype == DType::BF16) {
+      done = cublasGemm(out.data, outF32, N, x.data, T, K, w.data, N);
+    } else if (K % 32 == 0 && dequantScratch_.ptr) {
+      matmulDequantized(out, x, w);
+      done = true;
+    }
+    if (done) {
+      if (b) cuda::launchAddBias(out.data, outF32, T, N, N, b, stream_);
+      return;
+    }
+  }
+  // GEMV in groups of up to kGemvMaxTokens tokens (also the fallback without cuBLASLt).
+  const size_t outElem = outF32 ? 4 : 2;
+  for (int64_t t0 = 0; t0 < T; t0 += cuda::kGemvMaxTokens) {
+    const int n = int(std::min<int64_t>(cuda::kGemvMaxTokens, T - t0));
+    cuda::launchGemv(static_cast<uint8_t*>(out.data) + size_t(t0 * N) * outElem, outF32, N,
+                     static_cast<const uint16_t*>(x.data) + t0 * K, n, K, w.data, w.dtype, N, b, stream_);
+  }
+}
+
+void CudaBackend::matmulDequantized(Tensor out, Tensor x, const Weight& w) {
+  const int64_t T = x.rows, K = x.cols, N = w.rows;
+  const bool outF32 = out.dtype == DType::F32;
+  int64_t chunk = int64_t(dequantScratch_.bytes / (size_t(K) * 2));
+  if (chunk >= 128) chunk = chunk / 128 * 128;  // keeps each slice of out 256-byte aligned
+  chunk = std::min(chunk, N);
+  if (chunk <= 0) throw DeviceError("internal: dequantization scratch too small for a row of " + std::to_string(K));
+  const int64_t rowBytes = dtypeRowBytes(w.dtype, K);
+  const size_t outElem = outF32 ? 4 : 2;
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+    const int64_t rows = std::min(chunk, N - n0);
+    cuda::launchDequantRows(w.dtype, static_cast<const uint8_t*>(w.data) + n0 * rowBytes, rows, K,
+                            static_cast<uint16_t*>(dequantScratch_.ptr), stream_);
+    if (!cublasGemm(static_cast<uint8_t*>(out.data) + size_t(n0) * outElem, outF32, N, x.data, T, K, dequantScratch_.ptr,
+                    rows)) {
+      for (int64_t t0 = 0; t0 < T; t0 += cuda::kGemvMaxTokens) {  // no algorithm for this shape: GEMV on the bf16 rows
+        const int n = int(std::min<int64_t>(cuda::kGemvMaxTokens, T - t0));
+        cuda::launchGemv(static_cast<uint8_t*>(out.data) + size_t(t0 * N + n0) * outElem, outF32, N,
+                         static_cast<const uint16_t*>(x.data) + t0 * K, n, K, dequantScratch_.ptr, DType::BF16, rows,
+                         nullptr, stream_);
+      }
+    }
+  }
+}
+
+}  // namespace pagedinfer

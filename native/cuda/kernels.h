@@ -1,0 +1,96 @@
+// Host-side launchers of the CUDA kernels, one group per kernel file. Activations are bf16
+// (passed as uint16_t so this header stays plain C++ for the backend's .cpp files); every
+// launcher enqueues on `stream` and checks the launch (DeviceError on failure).
+#pragma once
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+#include "../core/dtype.h"
+
+namespace pagedinfer::cuda {
+
+// --- weights.cu: conversion, repacking, random weights, embedding, dequantization ------------
+void launchConvertF32ToBf16(const float* src, uint16_t* dst, int64_t n, cudaStream_t stream);
+// GGUF Q8_0 rows -> the device layout of quant_device.cuh ([K int8][K/32 half] per row).
+void launchRepackQ8_0(const uint8_t* raw, uint8_t* dst, int64_t rows, int64_t K, cudaStream_t stream);
+// dst[i] = offset + scale * (2 * uniform01(seed, i) - 1) in F32, F16 or BF16 (as the CPU backend).
+void launchRandomWeight(void* dst, DType dtype, int64_t n, uint64_t seed, float offset, float scale, cudaStream_t stream);
+// dst[r][k] (bf16) = weight rows [0, rows) dequantized; K % 32 == 0.
+// Rows of a non-bf16 weight dequantized at a time for the prefill GEMM (about 64 MB of bf16).
+inline int64_t dequantChunkRows(int64_t K) {
+  const int64_t rows = (int64_t(32) << 20) / K / 128 * 128;
+  return rows > 128 ? rows : 128;
+}
+void launchDequantRows(DType dtype, const uint8_t* w, int64_t rows, int64_t K, uint16_t* dst, cudaStream_t stream);
+void launchEmbedding(uint16_t* out, const int32_t* tokenIds, int numTokens, const void* table, DType dtype, int64_t K,
+                     cudaStream_t stream);
+
+// --- gemv.cu: out[t] = W x[t] (+ bias) for up to kGemvMaxTokens tokens, any weight type -------
+constexpr int kGemvMaxTokens = 8;
+void launchGemv(void* out, bool outF32, int64_t ldOut, const uint16_t* x, int T, int64_t K, const void* w, DType dtype,
+                int64_t N, const float* bias, cudaStream_t stream);
+
+// --- elementwise.cu ----------------------------------------------------------------------------
+void launchAddBias(void* out, bool outF32, int64_t T, int64_t N, int64_t ldOut, const float* bias, cudaStream_t stream);
+void launchSwiglu(uint16_t* out, const uint16_t* gate, const uint16_t* up, int64_t n, cudaStream_t stream);
+
+// --- norm.cu ----------------------------------------------------------------------------------
+// out = rmsnorm(x) * w; with `residual`: residual += x first and the sum is normalised.
+void launchRmsnorm(uint16_t* out, uint16_t* residual, const uint16_t* x, const float* w, int rows, int n, float eps,
+                   cudaStream_t stream);
+void launchHeadRmsnorm(uint16_t* x, int rows, int heads, int headDim, const float* w, float eps, cudaStream_t stream);
+void launchFinalNorm(uint16_t* out, const uint16_t* residual, const uint16_t* x, const int32_t* rows, int numRows, int n,
+                     const float* w, float eps, cudaStream_t stream);
+
+// --- rope_cache.cu ----------------------------------------------------------------------------
+// The paged KV cache of one layer: K and V each [numBlocks][numKvHeads][blockSize][headDim] bf16.
+struct KvLayer {
+  uint16_t* k = nullptr;
+  uint16_t* v = nullptr;
+  int blockSize = 16, numKvHeads = 0, headDim = 0;
+};
+void launchRopeCacheWrite(uint16_t* q, uint16_t* k, const uint16_t* v, int64_t qStride, int64_t kStride, int64_t vStride,
+                          const int32_t* positions, const int32_t* slots, int numTokens, const float* invFreq,
+                          int rotaryDim, bool neox, int numHeads, const KvLayer& kv, cudaStream_t stream);
+// For every (src, dst) pair and every layer: K and V of block dst = those of block src.
+// `cache` is [layers][2][numBlocks][blockElems].
+void launchCopyBlocks(uint16_t* cache, const int32_t* pairs, int numPairs, int numLayers, int numBlocks,
+                      int64_t blockElems, cudaStream_t stream);
+
+// --- attention_*.cu ---------------------------------------------------------------------------
+struct AttentionArgs {
+  uint16_t* out = nullptr;      // [tokens][numHeads * headDim]
+  const uint16_t* q = nullptr;  // [tokens][qStride]
+  int64_t qStride = 0, outStride = 0;
+  KvLayer kv;
+  const int32_t* positions = nullptr;
+  const int32_t* tokenSeq = nullptr;
+  const int32_t* seqLens = nullptr;
+  const int32_t* blockTable = nullptr;
+  int tableStride = 0;
+  int numHeads = 0;
+  float scale = 1.0f;
+};
+// Tensor-core kernels exist for these head sizes and GQA group sizes; anything else takes the
+// plain fallback kernel.
+bool decodeKernelSupports(int headDim, int group);
+bool prefillKernelSupports(int headDim, int group);
+// One query token per item (tokens[i]), its context split into numParts partitions of
+// partitionSize keys (a multiple of 64); with numParts > 1 a reduction kernel combines them
+// through `partials` (numItems * numHeads * numParts * (headDim + 2) floats).
+// `variant` picks warps per CTA and pipeline depth (attention_decode.cu's kVariants; 0 default).
+void launchPagedDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int numParts, int partitionSize,
+                       float* partials, int variant, cudaStream_t stream);
+// Resident CTAs per SM of a decode variant, and the keys of its tile (partitions are multiples).
+int decodeCtasPerSm(int headDim, int variant);
+int decodeKeysPerTile(int variant);
+int decodeVariantCount();
+// Query tiles: (seq, tokenStart, tokenEnd, -) of at most 64 / group tokens each.
+void launchPagedPrefill(const AttentionArgs& a, const int32_t* tiles, int numTiles, cudaStream_t stream);
+void launchPagedFallback(const AttentionArgs& a, const int32_t* tokens, int numTokens, cudaStream_t stream);
+inline size_t decodePartialFloats(int numItems, int numHeads, int numParts, int headDim) {
+  return size_t(numItems) * numHeads * numParts * (headDim + 2);
+}
+
+}  // namespace pagedinfer::cuda

@@ -1,0 +1,123 @@
+// RMSNorm family. A block per row: the first pass sums squares in float (and, fused, adds the
+// residual and stores the bf16 sum: the next layer reads exactly what was normalised), the second
+// pass re-reads the row (L1-resident: a row is at most a few tens of KB) and writes
+// x * rsqrt(mean + eps) * w. Rows are read with 16-byte vectors when the width allows.
+#include "cuda_check.h"
+#include "cuda_common.cuh"
+#include "kernels.h"
+
+namespace pagedinfer::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// residual == nullptr: plain rmsnorm of x. Otherwise residual += x, then rmsnorm(residual).
+__global__ void __launch_bounds__(kThreads) rmsnormKernel(bf16* __restrict__ out, bf16* residual, const bf16* x,
+                                                          const float* __restrict__ w, int n, float eps) {
+  __shared__ float scratch[32];
+  const int64_t base = int64_t(blockIdx.x) * n;
+  const bf16* src = residual ? residual + base : x + base;
+  float ss = 0.0f;
+  if (n % 8 == 0) {
+    for (int v = threadIdx.x; v < n / 8; v += blockDim.x) {
+      float f[8];
+      unpackBf16x8(reinterpret_cast<const uint4*>(x + base)[v], f);
+      if (residual) {
+        float r[8];
+        unpackBf16x8(reinterpret_cast<const uint4*>(residual + base)[v], r);
+#pragma unroll
+        for (int j = 0; j < 8; j++) f[j] += r[j];
+        uint4 packed = packBf16x8(f);
+        reinterpret_cast<uint4*>(residual + base)[v] = packed;
+        unpackBf16x8(packed, f);  // normalise the rounded sum
+      }
+#pragma unroll
+      for (int j = 0; j < 8; j++) ss += f[j] * f[j];
+    }
+  } else {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+      float f = __bfloat162float(x[base + i]);
+      if (residual) {
+        bf16 s = __float2bfloat16_rn(f + __bfloat162float(residual[base + i]));
+        residual[base + i] = s;
+        f = __bfloat162float(s);
+      }
+      ss += f * f;
+    }
+  }
+  const float inv = rsqrtf(blockSum(ss, scratch) / float(n) + eps);
+  if (n % 8 == 0) {
+    for (int v = threadIdx.x; v < n / 8; v += blockDim.x) {
+      float f[8];
+      unpackBf16x8(reinterpret_cast<const uint4*>(src)[v], f);
+#pragma unroll
+      for (int j = 0; j < 8; j++) f[j] = f[j] * inv * w[8 * v + j];
+      reinterpret_cast<uint4*>(out + base)[v] = packBf16x8(f);
+    }
+  } else {
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+      out[base + i] = __float2bfloat16_rn(__bfloat162float(src[i]) * inv * w[i]);
+  }
+}
+
+// A warp per (row, head), in place: qwen3's q/k norm over headDim values.
+__global__ void headRmsnormKernel(bf16* x, int64_t numHeadRows, int headDim, const float* __restrict__ w, float eps) {
+  const int64_t h = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (h >= numHeadRows) return;
+  bf16* p = x + h * headDim;
+  float ss = 0.0f;
+  for (int i = lane; i < headDim; i += 32) {
+    float f = __bfloat162float(p[i]);
+    ss += f * f;
+  }
+  const float inv = rsqrtf(warpSum(ss) / float(headDim) + eps);
+  for (int i = lane; i < headDim; i += 32) p[i] = __float2bfloat16_rn(__bfloat162float(p[i]) * inv * w[i]);
+}
+
+// Only the rows that produce logits: out[r] = rmsnorm(residual[rows[r]] + x[rows[r]]) * w, the
+// sum kept in float (it is not stored back).
+__global__ void __launch_bounds__(kThreads) finalNormKernel(bf16* __restrict__ out, const bf16* __restrict__ residual,
+                                                            const bf16* __restrict__ x, const int32_t* __restrict__ rows,
+                                                            int n, const float* __restrict__ w, float eps) {
+  __shared__ float scratch[32];
+  const int64_t src = int64_t(rows[blockIdx.x]) * n, dst = int64_t(blockIdx.x) * n;
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    float f = __bfloat162float(residual[src + i]) + __bfloat162float(x[src + i]);
+    ss += f * f;
+  }
+  const float inv = rsqrtf(blockSum(ss, scratch) / float(n) + eps);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    float f = __bfloat162float(residual[src + i]) + __bfloat162float(x[src + i]);
+    out[dst + i] = __float2bfloat16_rn(f * inv * w[i]);
+  }
+}
+
+}  // namespace
+
+void launchRmsnorm(uint16_t* out, uint16_t* residual, const uint16_t* x, const float* w, int rows, int n, float eps,
+                   cudaStream_t stream) {
+  if (rows <= 0) return;
+  rmsnormKernel<<<rows, kThreads, 0, stream>>>(reinterpret_cast<bf16*>(out), reinterpret_cast<bf16*>(residual),
+                                               reinterpret_cast<const bf16*>(x), w, n, eps);
+  CUDA_CHECK_LAUNCH("rmsnorm");
+}
+
+void launchHeadRmsnorm(uint16_t* x, int rows, int heads, int headDim, const float* w, float eps, cudaStream_t stream) {
+  const int64_t headRows = int64_t(rows) * heads;
+  if (headRows <= 0) return;
+  headRmsnormKernel<<<unsigned((headRows + 7) / 8), 256, 0, stream>>>(reinterpret_cast<bf16*>(x), headRows, headDim, w, eps);
+  CUDA_CHECK_LAUNCH("headRmsnorm");
+}
+
+void launchFinalNorm(uint16_t* out, const uint16_t* residual, const uint16_t* x, const int32_t* rows, int numRows, int n,
+                     const float* w, float eps, cudaStream_t stream) {
+  if (numRows <= 0) return;
+  finalNormKernel<<<numRows, kThreads, 0, stream>>>(reinterpret_cast<bf16*>(out), reinterpret_cast<const bf16*>(residual),
+                                                    reinterpret_cast<const bf16*>(x), rows, n, w, eps);
+  CUDA_CHECK_LAUNCH("finalNorm");
+}
+
+}  // namespace pagedinfer::cuda

@@ -1,0 +1,53 @@
+// The fused GPU sampler's host interface (sampling.cu, sampling_logprobs.cu). The backend packs one
+// SampleRowParams per logit row and the rows' penalty tokens, already made unique and counted on
+// the host, sorted by token (repetition applies to prompt + output tokens, presence/frequency to
+// output tokens with their counts: core/sampler.cpp's rules).
+#pragma once
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace pagedinfer::cuda {
+
+struct SampleRowParams {
+  float invTemperature = 0;  // 1.0f / temperature, as the CPU sampler computes it
+  float topP = 1;
+  float logMinP = 0;  // std::log(minP); -inf when minP == 0
+  float repetition = 1, presence = 0, frequency = 0;
+  int32_t topK = 0;
+  int32_t greedy = 0;  // temperature < kGreedyTemperature or topK == 1
+  uint64_t seed = 0;
+  int32_t outputIndex = 0;
+  int32_t numLogprobs = -1;
+  int32_t penaltyBegin = 0, penaltyCount = 0;  // entries of the penalty list
+};
+
+// token | (count << 1) | repetition-applies bit
+struct PenaltyEntry {
+  int32_t token;
+  int32_t flags;
+};
+
+// status: 0 done; 1 the GPU could not resolve the row exactly (a cut landed outside the candidate
+// window, or the window overflowed): the host redoes it with the CPU sampler on the same logits.
+struct SampleRowResult {
+  int32_t token;
+  float logprob;
+  int32_t status;
+  float rawMax;  // of the raw logits
+  float rawLse;  // log-sum-exp of the raw logits (float(log(sum)) + max, as the CPU sampler)
+  int32_t pad[3];
+};
+
+// Bytes of dynamic shared memory the sampler needs for a vocabulary (penalty bitmap included when
+// any row has penalties).
+size_t sampleSmemBytes(int vocab, bool penalties);
+// bufferTarget: values the first read aims to keep above its threshold (0: the default, 512).
+void launchSample(const float* logits, int rows, int vocab, const SampleRowParams* params, const PenaltyEntry* penalties,
+                  bool anyPenalties, SampleRowResult* results, int bufferTarget, cudaStream_t stream);
+// Top-n raw logprobs of rows with numLogprobs > 0 (after launchSample: it reads rawMax/rawLse):
+// topIds/topLogprobs [rows][maxTopN], padded with -1 / -inf. A row it cannot resolve gets status 1.
+void launchTopLogprobs(const float* logits, int rows, int vocab, const SampleRowParams* params, SampleRowResult* results,
+                       int maxTopN, int32_t* topIds, float* topLogprobs, cudaStream_t stream);
+
+}  // namespace pagedinfer::cuda
