@@ -10,8 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { PROJECT_ROOT } from './helpers/shared.js';
-// @ts-expect-error: a plain JavaScript script (no declarations)
-import { shapeParameters, writeLlamaGguf } from '../scripts/make-gguf.mjs';
+import { shapeParameters, writeLlamaGguf, type SyntheticType } from '../lib/model/synthetic-gguf.js';
 
 const MiB = 2 ** 20;
 // The engine's own first step: code pages of the kernels, scratch buffers, thread stacks, the
@@ -35,7 +34,7 @@ describe.skipIf(process.platform !== 'linux')('resident memory of quantized mode
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  for (const type of ['Q4_0', 'Q4_K_M', 'Q8_0']) {
+  for (const type of ['Q4_0', 'Q4_K_M', 'Q8_0'] as SyntheticType[]) {
     it(`${type}: RSS grows by about the file size, not by float32 weights`, () => {
       const file = path.join(dir, `mem-${type}.gguf`);
       writeLlamaGguf(file, { shape: 'mem-30m', type, seed: 3 });

@@ -1,12 +1,11 @@
-// The benchmark models' quantizer (scripts/gguf-quantize.mjs) writes ggml's block layouts: its
+// The benchmark models' quantizer (lib/model/gguf-quantize.ts) writes ggml's block layouts: its
 // rows, read back by the independent dequantizer of the model tests, give the input within the
 // type's rounding step. Rows mix 32-value sub-blocks of very different size, so a scale or min
 // stored in the wrong slot of a block would give errors of the sub-blocks' own size, not of a step.
 import { describe, expect, it } from 'vitest';
 
 import { dequantize } from './helpers/dequantize.js';
-// @ts-expect-error: a plain JavaScript script (no declarations)
-import { quantizeRow } from '../scripts/gguf-quantize.mjs';
+import { quantizeRow, type QuantizeType } from '../lib/model/gguf-quantize.js';
 
 function testRow(n: number, seed: number): Float32Array {
   let s = seed >>> 0 || 1;
@@ -24,14 +23,14 @@ function testRow(n: number, seed: number): Float32Array {
 // amax measured); Q6_K half a step of amax/31, but a 0.05 group beside a 3 one gets the integer
 // scale 2 instead of 2.1 and clamps its largest values (0.064 measured). A scale or min read
 // from a wrong slot errs by the ratio of sizes here (up to 60).
-const BOUNDS: Record<string, number> = { F16: 1e-3, Q8_0: 6e-3, Q4_0: 0.13, Q4_K: 0.5, Q6_K: 0.1 };
+const BOUNDS: Record<Exclude<QuantizeType, 'F32'>, number> = { F16: 1e-3, Q8_0: 6e-3, Q4_0: 0.13, Q4_K: 0.5, Q6_K: 0.1 };
 
-describe('scripts/gguf-quantize.mjs writes ggml block layouts', () => {
-  for (const [type, bound] of Object.entries(BOUNDS)) {
+describe('the synthetic models\' quantizer writes ggml block layouts', () => {
+  for (const [type, bound] of Object.entries(BOUNDS) as [Exclude<QuantizeType, 'F32'>, number][]) {
     it(`${type}: each group of a row reads back within the type's step`, () => {
       for (const seed of [1, 2, 3]) {
         const x = testRow(1024, seed);
-        const y = dequantize(type as 'Q4_K', quantizeRow(type, x), x.length);
+        const y = dequantize(type, quantizeRow(type, x), x.length);
         let worst = 0;
         for (let g = 0; g < x.length / 32; g++) {
           let err = 0, amax = 0;

@@ -1,14 +1,14 @@
 // Quantizers for the GGUF block formats (ggml's layouts, so llama.cpp reads the result): F16,
-// Q8_0, Q4_0, Q4_K, Q6_K. Written from the block layouts for synthetic benchmark models; they
-// round to nearest within each block's scale but do not search for the best scales as
-// llama-quantize does, so their error is somewhat larger. Each takes one row (a multiple of the
-// block size) and returns its bytes.
+// Q8_0, Q4_0, Q4_K, Q6_K. Written from the block layouts for synthetic benchmark models
+// (synthetic-gguf.ts); they round to nearest within each block's scale but do not search for the
+// best scales as llama-quantize does, so their error is somewhat larger. Each takes one row (a
+// multiple of the block size) and returns its bytes.
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
 /** IEEE half of a float, rounded to nearest even (what ggml's FP32_TO_FP16 gives). */
-export function toHalf(x) {
+export function toHalf(x: number): number {
   f32[0] = x;
   const bits = u32[0];
   const sign = (bits >>> 16) & 0x8000;
@@ -33,14 +33,17 @@ export function toHalf(x) {
 }
 
 /** The float a half holds (to use the stored scale, as the dequantizer will). */
-export function fromHalf(h) {
+export function fromHalf(h: number): number {
   const exp = (h >> 10) & 0x1f, frac = h & 0x3ff, s = h & 0x8000 ? -1 : 1;
   if (exp === 0) return s * frac * 2 ** -24;
   if (exp === 31) return frac ? NaN : s * Infinity;
   return s * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-export const BLOCKS = {
+export type QuantizeType = 'F32' | 'F16' | 'Q4_0' | 'Q8_0' | 'Q4_K' | 'Q6_K';
+
+/** Elements and bytes of one storage block, and the ggml type code. */
+export const BLOCKS: Record<QuantizeType, { elems: number; bytes: number; code: number }> = {
   F32: { elems: 1, bytes: 4, code: 0 },
   F16: { elems: 1, bytes: 2, code: 1 },
   Q4_0: { elems: 32, bytes: 18, code: 2 },
@@ -49,20 +52,20 @@ export const BLOCKS = {
   Q6_K: { elems: 256, bytes: 210, code: 14 },
 };
 
-const clamp = (v, lo, hi) => (v < lo ? lo : v > hi ? hi : v);
+const clamp = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);
 
-function rowF32(x) {
+function rowF32(x: ArrayLike<number>): Buffer {
   return Buffer.from(Float32Array.from(x).buffer);
 }
 
-function rowF16(x) {
+function rowF16(x: ArrayLike<number>): Buffer {
   const out = Buffer.alloc(x.length * 2);
   for (let i = 0; i < x.length; i++) out.writeUInt16LE(toHalf(x[i]), 2 * i);
   return out;
 }
 
 // Q8_0: 32 values, scale amax/127 (half), int8 values.
-function rowQ8_0(x) {
+function rowQ8_0(x: ArrayLike<number>): Buffer {
   const out = Buffer.alloc((x.length / 32) * 34);
   for (let b = 0; b < x.length / 32; b++) {
     let amax = 0;
@@ -77,7 +80,7 @@ function rowQ8_0(x) {
 
 // Q4_0: 32 values as d * (q - 8), q in 0..15; the value of largest magnitude maps to q = 0
 // (d = that value / -8), so the full range -8..7 is used on its side.
-function rowQ4_0(x) {
+function rowQ4_0(x: ArrayLike<number>): Buffer {
   const out = Buffer.alloc((x.length / 32) * 18);
   for (let b = 0; b < x.length / 32; b++) {
     let ext = 0;
@@ -98,7 +101,7 @@ function rowQ4_0(x) {
 // per sub-block; d, dmin halves. Scales/mins packed in 12 bytes: sub-blocks 0-3 in the low 6 bits
 // of bytes 0-3 (scales) and 4-7 (mins); 4-7 in the nibbles of bytes 8-11 plus the top 2 bits of
 // bytes 0-3 (scales) and 4-7 (mins).
-function rowQ4_K(x) {
+function rowQ4_K(x: ArrayLike<number>): Buffer {
   const out = Buffer.alloc((x.length / 256) * 144);
   for (let sb = 0; sb < x.length / 256; sb++) {
     const o = 144 * sb, base = 256 * sb;
@@ -129,7 +132,7 @@ function rowQ4_K(x) {
     // 4 chunks of 32 bytes: low nibbles sub-block 2c, high nibbles 2c+1.
     for (let c = 0; c < 4; c++) {
       for (let l = 0; l < 32; l++) {
-        const q = [0, 1].map((h) => {
+        const q = [0, 1].map((h): number => {
           const j = 2 * c + h;
           const step = d * sc[j];
           return step > 0 ? clamp(Math.round((x[base + 32 * j + l] + dmin * m[j]) / step), 0, 15) : 0;
@@ -145,7 +148,7 @@ function rowQ4_K(x) {
 // ql[128] holds the low 4 bits, qh[64] the top 2; per half of 128 values, ql bytes 0-31 carry
 // values 0-31 (low nibble) and 64-95 (high), ql 32-63 carry 32-63 and 96-127, and qh byte l the
 // top bits of values l, l+32, l+64, l+96 (2 bits each, in that order). d (half) comes last.
-function rowQ6_K(x) {
+function rowQ6_K(x: ArrayLike<number>): Buffer {
   const out = Buffer.alloc((x.length / 256) * 210);
   for (let sb = 0; sb < x.length / 256; sb++) {
     const o = 210 * sb, base = 256 * sb;
@@ -178,10 +181,10 @@ function rowQ6_K(x) {
   return out;
 }
 
-const ROW = { F32: rowF32, F16: rowF16, Q8_0: rowQ8_0, Q4_0: rowQ4_0, Q4_K: rowQ4_K, Q6_K: rowQ6_K };
+const ROW: Record<QuantizeType, (x: ArrayLike<number>) => Buffer> = { F32: rowF32, F16: rowF16, Q8_0: rowQ8_0, Q4_0: rowQ4_0, Q4_K: rowQ4_K, Q6_K: rowQ6_K };
 
 /** Bytes of one row of `cols` values of `type`. */
-export function quantizeRow(type, x) {
+export function quantizeRow(type: QuantizeType, x: ArrayLike<number>): Buffer {
   const f = ROW[type];
   if (!f) throw new Error(`no quantizer for ${type}`);
   if (x.length % BLOCKS[type].elems !== 0) throw new Error(`${type}: a row of ${x.length} is not whole blocks`);

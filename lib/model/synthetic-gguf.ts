@@ -1,18 +1,27 @@
-#!/usr/bin/env node
 // Writes a llama-shaped GGUF file with random weights in a chosen type, for benchmarks and the
-// memory test: the kernels' speed and the loader's memory only depend on the shapes and types.
-//   node scripts/make-gguf.mjs OUT.gguf --type Q4_0 [--shape bench-200m] [--seed 1]
-// Types: F32, F16, Q8_0, Q4_0, and Q4_K_M (Q4_K, with Q6_K for the output projection and for
-// attn_v / ffn_down in the layers llama.cpp's Q4_K_M gives more bits, as llama-quantize does).
+// memory test: the kernels' speed and the loader's memory only depend on the shapes and types
+// (`pagedinfer bench gguf` writes its models with it). Types: F32, F16, Q8_0, Q4_0, and Q4_K_M
+// (Q4_K, with Q6_K for the output projection and for attn_v / ffn_down in the layers llama.cpp's
+// Q4_K_M gives more bits, as llama-quantize does).
 // Norms stay F32. The vocabulary is a placeholder 'llama' one (<unk>, <s>, </s>, 256 byte tokens,
 // then <tN>), so llama.cpp loads the file; benchmarks feed token ids.
 import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 
-import { BLOCKS, quantizeRow } from './gguf-quantize.mjs';
+import { BLOCKS, quantizeRow, type QuantizeType } from './gguf-quantize.js';
 
-export const SHAPES = {
+export interface LlamaShape {
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  ffn: number;
+  vocab: number;
+  context: number;
+}
+
+export type SyntheticType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0' | 'Q4_K_M';
+
+export const SHAPES: Record<string, LlamaShape> = {
   // ~212M parameters: a small llama (GQA 16/4, head 64), big enough that weights stream from
   // memory in decode and prefill is compute bound.
   'bench-200m': { hidden: 1024, layers: 16, heads: 16, kvHeads: 4, ffn: 2816, vocab: 32000, context: 2048 },
@@ -20,22 +29,29 @@ export const SHAPES = {
   'mem-30m': { hidden: 512, layers: 8, heads: 8, kvHeads: 8, ffn: 1536, vocab: 8192, context: 512 },
 };
 
-const FILE_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q4_K_M: 15 };
+const FILE_TYPE: Record<SyntheticType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q4_K_M: 15 };
 
 // llama.cpp's choice of layers whose attn_v / ffn_down get Q6_K in Q4_K_M files.
-const moreBits = (i, n) => i < n / 8 || i >= (7 * n) / 8 || (i - Math.floor(n / 8)) % 3 === 2;
+const moreBits = (i: number, n: number): boolean => i < n / 8 || i >= (7 * n) / 8 || (i - Math.floor(n / 8)) % 3 === 2;
 
-function tensorType(fileType, name, layer, layers) {
+function tensorType(fileType: SyntheticType, name: string, layer: number, layers: number): QuantizeType {
   if (fileType !== 'Q4_K_M') return fileType;
   if (name === 'token_embd.weight' || name === 'output.weight') return 'Q6_K';
   if ((name.endsWith('attn_v.weight') || name.endsWith('ffn_down.weight')) && moreBits(layer, layers)) return 'Q6_K';
   return 'Q4_K';
 }
 
-/** The tensors of a tied-embedding llama: name, ggml dims (innermost first), layer. */
-function tensorList(s) {
+interface TensorPlan {
+  name: string;
+  /** ggml dims, innermost first. */
+  dims: number[];
+  layer: number;
+}
+
+/** The tensors of a tied-embedding llama. */
+function tensorList(s: LlamaShape): TensorPlan[] {
   const headDim = s.hidden / s.heads, kv = s.kvHeads * headDim;
-  const list = [{ name: 'token_embd.weight', dims: [s.hidden, s.vocab], layer: -1 }, { name: 'output_norm.weight', dims: [s.hidden], layer: -1 }];
+  const list: TensorPlan[] = [{ name: 'token_embd.weight', dims: [s.hidden, s.vocab], layer: -1 }, { name: 'output_norm.weight', dims: [s.hidden], layer: -1 }];
   for (let i = 0; i < s.layers; i++) {
     const b = `blk.${i}.`;
     list.push(
@@ -54,43 +70,53 @@ function tensorList(s) {
 }
 
 class Sink {
-  constructor(fd) {
-    this.fd = fd;
-    this.pos = 0;
-  }
-  write(buf) {
+  pos = 0;
+  constructor(private readonly fd: number) {}
+  write(buf: Buffer): void {
     writeSync(this.fd, buf);
     this.pos += buf.length;
   }
-  u32(v) { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.write(b); }
-  i32(v) { const b = Buffer.alloc(4); b.writeInt32LE(v); this.write(b); }
-  u64(v) { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.write(b); }
-  f32(v) { const b = Buffer.alloc(4); b.writeFloatLE(v); this.write(b); }
-  str(s) { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.write(b); }
+  private fixed(n: number, put: (b: Buffer) => void): void {
+    const b = Buffer.alloc(n);
+    put(b);
+    this.write(b);
+  }
+  u32(v: number): void { this.fixed(4, (b) => b.writeUInt32LE(v)); }
+  i32(v: number): void { this.fixed(4, (b) => b.writeInt32LE(v)); }
+  u64(v: number): void { this.fixed(8, (b) => b.writeBigUInt64LE(BigInt(v))); }
+  f32(v: number): void { this.fixed(4, (b) => b.writeFloatLE(v)); }
+  str(s: string): void {
+    const b = Buffer.from(s, 'utf8');
+    this.u64(b.length);
+    this.write(b);
+  }
 }
 
 // GGUF value types.
-const T = { U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9 };
+const T = { U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9 } as const;
+type Scalar = number | boolean | string;
+type Kv = [key: string, type: number, value: Scalar | Scalar[], elementType?: number];
 
-function writeKv(sink, key, type, value, elementType) {
+function writeKv(sink: Sink, [key, type, value, elementType]: Kv): void {
   sink.str(key);
   sink.u32(type);
-  const one = (t, v) => {
-    if (t === T.U32) sink.u32(v);
-    else if (t === T.I32) sink.i32(v);
-    else if (t === T.F32) sink.f32(v);
+  const one = (t: number, v: Scalar) => {
+    if (t === T.U32) sink.u32(v as number);
+    else if (t === T.I32) sink.i32(v as number);
+    else if (t === T.F32) sink.f32(v as number);
     else if (t === T.BOOL) sink.write(Buffer.from([v ? 1 : 0]));
-    else if (t === T.STRING) sink.str(v);
+    else if (t === T.STRING) sink.str(v as string);
   };
   if (type === T.ARRAY) {
-    sink.u32(elementType);
-    sink.u64(value.length);
-    for (const v of value) one(elementType, v);
-  } else one(type, value);
+    const values = value as Scalar[];
+    sink.u32(elementType!);
+    sink.u64(values.length);
+    for (const v of values) one(elementType!, v);
+  } else one(type, value as Scalar);
 }
 
 // A fast seeded generator (xorshift32) for uniform weights in [-a, a].
-function rng(seed) {
+function rng(seed: number): () => number {
   let s = (seed * 2654435761) >>> 0 || 1;
   return () => {
     s ^= s << 13;
@@ -103,17 +129,26 @@ function rng(seed) {
 }
 
 /** Parameters of a shape (every tensor's elements, as llama.cpp counts them). */
-export function shapeParameters(shape) {
-  return tensorList(SHAPES[shape] ?? shape).reduce((n, t) => n + t.dims.reduce((a, b) => a * b, 1), 0);
+export function shapeParameters(shape: string | LlamaShape): number {
+  return tensorList(typeof shape === 'string' ? SHAPES[shape] : shape).reduce((n, t) => n + t.dims.reduce((a, b) => a * b, 1), 0);
 }
 
-/** Writes the model; returns { path, bytes, parameters, types }. */
-export function writeLlamaGguf(path, { shape = 'bench-200m', type = 'Q4_0', seed = 1 } = {}) {
+export interface SyntheticOptions {
+  shape?: string | LlamaShape;
+  type?: SyntheticType;
+  seed?: number;
+}
+
+/** Writes the model (through a .partial file, renamed when complete). */
+export function writeLlamaGguf(
+  path: string,
+  { shape = 'bench-200m', type = 'Q4_0', seed = 1 }: SyntheticOptions = {},
+): { path: string; bytes: number; parameters: number; types: Record<string, number> } {
   const s = typeof shape === 'string' ? SHAPES[shape] : shape;
   if (!s) throw new Error(`unknown shape ${shape} (known: ${Object.keys(SHAPES).join(', ')})`);
   if (!(type in FILE_TYPE)) throw new Error(`unknown type ${type} (F32, F16, Q8_0, Q4_0, Q4_K_M)`);
   const headDim = s.hidden / s.heads;
-  const tensors = tensorList(s).map((t) => ({ ...t, type: t.dims.length === 1 ? 'F32' : tensorType(type, t.name, t.layer, s.layers) }));
+  const tensors = tensorList(s).map((t) => ({ ...t, type: t.dims.length === 1 ? ('F32' as const) : tensorType(type, t.name, t.layer, s.layers), offset: 0, bytes: 0 }));
   const alignment = 32;
   let offset = 0;
   for (const t of tensors) {
@@ -131,7 +166,7 @@ export function writeLlamaGguf(path, { shape = 'bench-200m', type = 'Q4_0', seed
     for (let i = 0; i < 256; i++) vocab.push(`<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`);
     while (vocab.length < s.vocab) vocab.push(`<t${vocab.length}>`);
     const tokenTypes = vocab.map((_, i) => (i === 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1));
-    const kv = [
+    const kv: Kv[] = [
       ['general.architecture', T.STRING, 'llama'],
       ['general.name', T.STRING, `random-llama-${typeof shape === 'string' ? shape : 'custom'}`],
       ['general.alignment', T.U32, alignment],
@@ -160,7 +195,7 @@ export function writeLlamaGguf(path, { shape = 'bench-200m', type = 'Q4_0', seed
     sink.u32(3);
     sink.u64(tensors.length);
     sink.u64(kv.length);
-    for (const [k, t, v, e] of kv) writeKv(sink, k, t, v, e);
+    for (const entry of kv) writeKv(sink, entry);
     for (const t of tensors) {
       sink.str(t.name);
       sink.u32(t.dims.length);
@@ -168,7 +203,7 @@ export function writeLlamaGguf(path, { shape = 'bench-200m', type = 'Q4_0', seed
       sink.u32(BLOCKS[t.type].code);
       sink.u64(t.offset);
     }
-    const pad = (n) => sink.write(Buffer.alloc((alignment - (n % alignment)) % alignment));
+    const pad = (n: number) => sink.write(Buffer.alloc((alignment - (n % alignment)) % alignment));
     pad(sink.pos);
     const random = rng(seed);
     for (const t of tensors) {
@@ -177,7 +212,7 @@ export function writeLlamaGguf(path, { shape = 'bench-200m', type = 'Q4_0', seed
       // activations keep their size through the layers.
       const a = Math.sqrt(3 / cols);
       const row = new Float32Array(cols);
-      const chunks = [];
+      const chunks: Buffer[] = [];
       let chunkBytes = 0;
       for (let r = 0; r < rows; r++) {
         for (let i = 0; i < cols; i++) row[i] = t.dims.length === 1 ? 1 + 0.1 * (random() - 0.5) : a * (2 * random() - 1);
@@ -198,20 +233,7 @@ export function writeLlamaGguf(path, { shape = 'bench-200m', type = 'Q4_0', seed
   }
   renameSync(tmp, path);
   const parameters = tensors.reduce((n, t) => n + t.dims.reduce((a, b) => a * b, 1), 0);
-  const types = {};
+  const types: Record<string, number> = {};
   for (const t of tensors) types[t.type] = (types[t.type] ?? 0) + 1;
   return { path, bytes: sink.pos, parameters, types };
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: { type: { type: 'string', default: 'Q4_0' }, shape: { type: 'string', default: 'bench-200m' }, seed: { type: 'string', default: '1' } },
-  });
-  if (positionals.length !== 1) {
-    console.error('usage: node scripts/make-gguf.mjs OUT.gguf --type F32|F16|Q8_0|Q4_0|Q4_K_M [--shape bench-200m|mem-30m] [--seed N]');
-    process.exit(1);
-  }
-  const r = writeLlamaGguf(positionals[0], { shape: values.shape, type: values.type, seed: Number(values.seed) });
-  console.log(`${r.path}: ${(r.parameters / 1e6).toFixed(1)}M parameters, ${(r.bytes / 2 ** 20).toFixed(1)} MiB, tensors ${JSON.stringify(r.types)}`);
 }
