@@ -24,7 +24,7 @@
     {
       'target_name': 'pagedinfer_simd_baseline',
       'type': 'static_library',
-      'sources': ['native/cpu/simd_kernels.cpp', 'native/cpu/simd_quant.cpp'],
+      'sources': ['native/cpu/simd_kernels.cpp', 'native/cpu/simd_quant.cpp', 'native/cpu/simd_quant_dot.cpp'],
       'defines': ['PAGEDINFER_SIMD_LEVEL=baseline'],
     },
     {
@@ -76,16 +76,16 @@
         {
           'target_name': 'pagedinfer_simd_avx2',
           'type': 'static_library',
-          'sources': ['native/cpu/simd_kernels.cpp', 'native/cpu/simd_quant.cpp'],
+          'sources': ['native/cpu/simd_kernels.cpp', 'native/cpu/simd_quant.cpp', 'native/cpu/simd_quant_dot.cpp'],
           'defines': ['PAGEDINFER_SIMD_LEVEL=avx2'],
           'cflags_cc': ['-mavx2', '-mfma', '-mf16c'],
         },
         {
           'target_name': 'pagedinfer_simd_avx512',
           'type': 'static_library',
-          'sources': ['native/cpu/simd_kernels.cpp', 'native/cpu/simd_quant.cpp'],
+          'sources': ['native/cpu/simd_kernels.cpp', 'native/cpu/simd_quant.cpp', 'native/cpu/simd_quant_dot.cpp'],
           'defines': ['PAGEDINFER_SIMD_LEVEL=avx512'],
-          'cflags_cc': ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx2', '-mfma', '-mf16c', '-Wno-maybe-uninitialized'],
+          'cflags_cc': ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512vnni', '-mavx2', '-mfma', '-mf16c', '-Wno-maybe-uninitialized'],
         },
       ],
     }],

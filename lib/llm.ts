@@ -158,7 +158,9 @@ export class LLM {
 
 export function countParameters(spec: ModelSpec): number {
   const c = spec.config;
-  if (spec.tensors.length > 0) return spec.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  // rope_freqs (llama3 scaling in GGUF files) is a table derived from the config, not a weight.
+  if (spec.tensors.length > 0)
+    return spec.tensors.filter((t) => t.name !== 'rope_freqs.weight').reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
   // Dummy weights: count from the shapes the forward uses.
   const attn = c.hiddenSize * (c.numHeads + 2 * c.numKvHeads) * c.headDim + c.numHeads * c.headDim * c.hiddenSize;
   const mlp = 3 * c.hiddenSize * c.intermediateSize;

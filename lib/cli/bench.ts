@@ -16,6 +16,7 @@ import { resolveEngineOptions } from '../engine/engine-options.js';
 import { readModelSource } from '../load.js';
 import { NativeModelRunner } from '../native.js';
 import { InvalidRequestError } from '../errors.js';
+import { benchGgufCommand } from './bench-gguf.js';
 import { addModelOptions, loadOptions, type ModelCliOptions, parseInteger } from './common.js';
 import { loadProgress } from './progress.js';
 
@@ -301,5 +302,6 @@ export function benchCommand(): Command {
     .description('benchmarks (see docs/benchmarks.md)')
     .addCommand(throughputCommand())
     .addCommand(latencyCommand())
-    .addCommand(servingCommand());
+    .addCommand(servingCommand())
+    .addCommand(benchGgufCommand());
 }

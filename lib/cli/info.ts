@@ -12,6 +12,7 @@ const GiB = 2 ** 30;
 function tensorClass(name: string): string {
   if (name.startsWith('token_embd')) return 'embedding';
   if (name.startsWith('output.')) return 'output';
+  if (name.startsWith('rope_freqs')) return 'rope frequencies';
   if (name.includes('norm')) return 'norms';
   if (name.includes('.bias')) return 'biases';
   if (name.includes('attn_')) return 'attention';
@@ -27,6 +28,9 @@ export function describeModel(spec: ModelSpec, dummyBytesPerWeight = 2) {
     types[cls] ??= [];
     if (!types[cls].includes(t.dtype)) types[cls].push(t.dtype);
   }
+  // A tied output projection is the embedding table: say so rather than leave it out.
+  const embedding = spec.tensors.find((t) => t.name === 'token_embd.weight');
+  if (c.tieWordEmbeddings && embedding && !types.output) types.output = [`${embedding.dtype} (tied to the embedding)`];
   const parameters = countParameters(spec);
   const weightBytes = spec.tensors.length ? spec.tensors.reduce((n, t) => n + t.byteLength, 0) : parameters * dummyBytesPerWeight;
   // K and V of every layer, per token: float32 on the CPU backend, bfloat16 on CUDA.

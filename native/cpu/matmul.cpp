@@ -48,6 +48,7 @@ void matmulQuantized(ThreadPool& pool, Tensor out, Tensor x, const Weight& w) {
     case DType::Q6_K: unpack = qk.unpackQ6_K; break;
     default: throw InvalidArgumentError(std::string("matmul: unsupported weight type ") + dtypeName(w.dtype));
   }
+  const bool hasMins = w.dtype == DType::Q4_K || w.dtype == DType::Q5_K;
   const int64_t rowBytes = dtypeRowBytes(w.dtype, K);
   const int64_t tiles = (N + kRowTile - 1) / kRowTile;
   pool.parallelFor(tiles, 1, [&](int64_t i0, int64_t i1) {
@@ -57,9 +58,17 @@ void matmulQuantized(ThreadPool& pool, Tensor out, Tensor x, const Weight& w) {
       int64_t n0 = tile * kRowTile;
       int nRows = int(std::min<int64_t>(kRowTile, N - n0));
       const uint8_t* src = static_cast<const uint8_t*>(w.data) + n0 * rowBytes;
-      for (int r = 0; r < nRows; r++)
+      // Decode streams every weight once from memory: while unpacking row r of this tile, ask for
+      // row r of the next one, so that it arrives during this tile's dots instead of stalling
+      // the next unpack (spread over the rows: one burst of a whole tile clogs the line buffers).
+      const uint8_t* next = tile + 1 < i1 ? src + int64_t(nRows) * rowBytes : nullptr;
+      const int nextRows = next ? int(std::min<int64_t>(kRowTile, N - n0 - nRows)) : 0;
+      for (int r = 0; r < nRows; r++) {
+        if (r < nextRows)
+          for (int64_t off = 0; off < rowBytes; off += 64) __builtin_prefetch(next + r * rowBytes + off, 0, 2);
         unpack(src + r * rowBytes, K, &qw[r * K], &scale16[r * (K / 16)], &min32[r * nb]);
-      qk.dotTile(qa.data(), da.data(), sa.data(), T, K, qw.data(), scale16.data(), min32.data(), nRows,
+      }
+      qk.dotTile(qa.data(), da.data(), sa.data(), T, K, qw.data(), scale16.data(), hasMins ? min32.data() : nullptr, nRows,
                  out.f32() + n0, out.cols);
     }
   });

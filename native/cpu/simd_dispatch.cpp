@@ -13,8 +13,10 @@ bool supports(const char* level) {
   __builtin_cpu_init();
   bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   if (std::strcmp(level, "avx512") == 0)
+    // With VNNI (Cascade Lake, Ice Lake and later, Zen 4): the quantized dots are built on it;
+    // Skylake-X's AVX-512 without it runs the AVX2 set.
     return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
   if (std::strcmp(level, "avx2") == 0) return avx2;
 #endif
   return std::strcmp(level, "baseline") == 0;

@@ -22,7 +22,8 @@ using AttendFn = void (*)(float* out, const float* q, const float* kc, const flo
 //             - sum_b min[b] * da[b] * sa[b].
 using QuantizeActFn = void (*)(const float* x, int64_t K, int8_t* qa, float* da, int32_t* sa);
 using UnpackFn = void (*)(const void* row, int64_t K, int8_t* q, float* scale16, float* min32);
-// out[t * ldOut + r] for T quantized activation rows and nRows unpacked weight rows.
+// out[t * ldOut + r] for T quantized activation rows and nRows unpacked weight rows; min32 is
+// null for types without mins (all but the K-quants with mins, Q4_K and Q5_K).
 using DotTileQFn = void (*)(const int8_t* qa, const float* da, const int32_t* sa, int64_t T, int64_t K, const int8_t* qw,
                             const float* scale16, const float* min32, int nRows, float* out, int64_t ldOut);
 

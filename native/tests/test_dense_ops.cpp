@@ -85,7 +85,8 @@ Register finalNorm("finalNorm", [](Harness& h) {
 });
 
 // What the CPU backend's quantized path computes exactly: activations rounded to 8 bits per
-// 32-element block (scale amax / 127), times the dequantized weights.
+// 32-element block (scale amax / 127, used as IEEE half like llama.cpp's Q8_0 blocks), times
+// the dequantized weights.
 Vec quantizedActivations(const Vec& x, int K) {
   Vec out(x.size());
   for (size_t b = 0; b < x.size() / 32; b++) {
@@ -93,7 +94,8 @@ Vec quantizedActivations(const Vec& x, int K) {
     for (int i = 0; i < 32; i++) amax = std::max(amax, std::fabs(double(float(x[b * 32 + i]))));
     float d = float(amax) / 127.0f;
     float inv = d > 0 ? 1.0f / d : 0.0f;
-    for (int i = 0; i < 32; i++) out[b * 32 + i] = double(d) * std::nearbyint(float(x[b * 32 + i]) * inv);
+    const double dHalf = f16ToFloat(floatToF16(d));
+    for (int i = 0; i < 32; i++) out[b * 32 + i] = dHalf * std::nearbyint(float(x[b * 32 + i]) * inv);
   }
   (void)K;
   return out;
@@ -101,9 +103,13 @@ Vec quantizedActivations(const Vec& x, int K) {
 
 Register matmul("matmul", [](Harness& h) {
   struct Shape { int T, K, N; bool bias; };
-  const Shape shapes[] = {{1, 256, 33, false}, {5, 512, 16, true}, {19, 256, 70, false}, {3, 768, 5, true}};
+  // Tokens and rows cover every remainder of the kernels' register tiles (up to 4 x 4); K = 352
+  // (11 blocks of 32) leaves a half vector at the end of each row for the 32-block types.
+  const Shape shapes[] = {{1, 256, 33, false}, {5, 512, 16, true}, {19, 256, 70, false}, {3, 768, 5, true},
+                          {2, 256, 7, false}, {6, 352, 23, true}};
   for (DType dtype : kAllTypes) {
     for (const Shape& sh : shapes) {
+      if (sh.K % dtypeBlockElems(dtype) != 0) continue;  // K-quants: 256-value blocks
       TestWeight w = h.weight(dtype, sh.N, sh.K, true);
       TestWeight bias = h.weight(DType::F32, 1, sh.N, false);
       Vec x = h.roundTrip(h.randomVec(size_t(sh.T * sh.K)));

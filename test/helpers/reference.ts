@@ -37,3 +37,24 @@ export function stepsAboveMargin(c: ReferenceCase, minMargin: number): number {
   const i = c.greedy_top5.findIndex((s) => s.margin < minMargin);
   return i < 0 ? c.greedy_ids.length : i;
 }
+
+/** Top-5 ids and logits of one position, and the top-1 / top-2 margin. */
+export interface Top5 {
+  ids: number[];
+  logits: number[];
+  margin: number;
+}
+
+/** One case of ../shared/reference/<model>/llamacpp-<TYPE>.json: llama.cpp's own run of a GGUF fixture. */
+export interface LlamaCppCase {
+  ids: number[];
+  greedy_ids: number[];
+  /** Before each greedy step (step 0 is the last prompt position). */
+  greedy_top5: Top5[];
+  /** At every prompt position. */
+  prefill_top5: Top5[];
+}
+
+export function llamaCppCases(model: string, type: string): LlamaCppCase[] {
+  return JSON.parse(readFileSync(sharedPath('reference', model, `llamacpp-${type}.json`), 'utf8')).cases;
+}

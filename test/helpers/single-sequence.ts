@@ -55,3 +55,25 @@ export async function runSingleSequence(
   }
   return { promptLogits, greedy };
 }
+
+/**
+ * The logits a model gives along a fixed token path: every prompt position in one prefill step,
+ * then one decode step per forced token. Row i is the distribution after token i of
+ * prompt ++ forced, so another engine's outputs along the same path compare row by row even
+ * where the two engines' argmax would have parted.
+ */
+export async function runForcedPath(runner: ModelRunner, prompt: number[], forced: number[], blockSize = 16): Promise<Float32Array[]> {
+  const vocab = runner.config.vocabSize;
+  const maxBlocks = Math.ceil((prompt.length + forced.length) / blockSize);
+  runner.initKvCache(maxBlocks, blockSize);
+  const prefill = (await runner.step(batchFor(prompt, 0, blockSize, maxBlocks, prompt.map((_, i) => i)))).logits!;
+  const rows: Float32Array[] = [];
+  for (let p = 0; p < prompt.length; p++) rows.push(prefill.slice(p * vocab, (p + 1) * vocab));
+  for (let s = 0; s < forced.length; s++) {
+    const r = await runner.step(batchFor([forced[s]], prompt.length + s, blockSize, maxBlocks, [0]));
+    rows.push(r.logits!.slice());
+  }
+  return rows;
+}
+
+export { argmax };
