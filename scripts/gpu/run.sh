@@ -3,6 +3,7 @@
 # scripts/gpu/make-kit.sh carried as .gpu and .gpu-run):
 #   bash scripts/gpu/run.sh tests   CUDA kernel tests, GPU model tests, the installed package's check
 #   bash scripts/gpu/run.sh bench   the 8B benchmarks (scripts/gpu/bench-8b.sh)
+#   bash scripts/gpu/run.sh final   tests then bench, without building llama.cpp
 #   bash scripts/gpu/run.sh explore engine settings on the 8B shape (scripts/gpu/explore-engine.sh)
 # Logs and JSON results go to $OUT.
 set -uo pipefail
@@ -28,6 +29,13 @@ case "${1:-tests}" in
     LLAMACPP_ONLY=1 bash scripts/gpu/bench-8b.sh "$out" || status=1
     ;;
   bench)
+    bash scripts/gpu/bench-8b.sh "$out" || status=1
+    ;;
+  final)
+    # Everything but the llama.cpp build (its numbers come from a `tests` run): one call.
+    ./build/pagedinfer_kernel_tests --backend cuda 2>&1 | tee "$out/kernel-tests.log" || status=1
+    node app/node_modules/vitest/vitest.mjs run test/gpu-models.test.ts 2>&1 | tee "$out/vitest-gpu.log" || status=1
+    (cd app && env -u PAGEDINFER_ADDON_DIR PAGEDINFER_EXPECT_GPU=1 node check.mjs) 2>&1 | tee "$out/package-check.log" || status=1
     bash scripts/gpu/bench-8b.sh "$out" || status=1
     ;;
   explore)
