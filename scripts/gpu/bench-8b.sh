@@ -60,5 +60,3 @@ fi
 
 step "report"
 node scripts/gpu/report.mjs "$out" | tee "$out/report.md"
-# At most 8 files come back from the GPU machine: every result in one archive.
-tar czf "$out/results.tgz" -C "$out" $(cd "$out" && ls *.json *.log *.md 2>/dev/null)

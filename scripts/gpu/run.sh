@@ -43,4 +43,6 @@ case "${1:-tests}" in
     ;;
   *) echo "usage: run.sh tests|bench"; exit 2 ;;
 esac
+# At most 8 files come back from the GPU machine: everything in one archive, plus the summaries.
+(cd "$out" && tar czf all-results.tgz --exclude=all-results.tgz . 2>/dev/null)
 exit $status
