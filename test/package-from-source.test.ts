@@ -2,6 +2,7 @@
 // fits: first on a machine with a compiler but no CMake (node-gyp and binding.gyp; the model tests
 // then run on that addon), then with CMake (cmake-js and the shipped CMakeLists.txt, which must not
 // need the native tests left out of the tarball).
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,7 +100,10 @@ describe('building from source in an installed package', () => {
     expect(r.status, log).toBe(0);
     expect(log).toContain('pagedinfer: building with cmake-js');
     expect(existsSync(path.join(pkg, 'build', 'Release', 'pagedinfer_cpu.node'))).toBe(true);
+    // Where nvcc is on PATH (this machine, CI) the CUDA addon is built from source too.
+    const nvcc = spawnSync('sh', ['-c', 'command -v nvcc'], { env: full }).status === 0;
+    expect(existsSync(path.join(pkg, 'build', 'Release', 'pagedinfer_cuda.node'))).toBe(nvcc);
     const info = runOk('node', ['-e', "console.log(require('pagedinfer').getRuntimeInfo().addon.source)"], { cwd: app, env: full });
     expect(info.stdout.trim()).toBe('local build');
-  });
+  }, 900_000);  // with nvcc present this compiles the CUDA kernels too: minutes on 2 cores
 });
