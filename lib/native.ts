@@ -130,6 +130,14 @@ export class NativeModelRunner implements ModelRunner {
       throw mapNativeError(e);
     }
   }
+  /** Allocates the activations of the largest step now, before the KV cache takes the memory left. */
+  reserveWorkspace(tokens: number, logitRows: number): void {
+    try {
+      this.native.reserveWorkspace(tokens, logitRows);
+    } catch (e) {
+      throw mapNativeError(e);
+    }
+  }
   async step(batch: StepBatch): Promise<StepResult> {
     try {
       return await this.native.step(batch);

@@ -14,6 +14,7 @@ export interface NativeModelHandle {
   loadDummy(dtypeCode: number, seed: number, onProgress?: (fraction: number) => void): Promise<void>;
   kvCacheBytesPerBlock(blockSize: number): number;
   initKvCache(numBlocks: number, blockSize: number): void;
+  reserveWorkspace(tokens: number, logitRows: number): void;
   availableMemory(): number;
   weightBytes(): number;
   step(batch: StepBatch): Promise<StepResult>;

@@ -29,6 +29,14 @@ function positiveInt(name: string, value: unknown, fallback: number): number {
   return value;
 }
 
+/** The step's limits alone: how many sequences and tokens one step may carry. */
+export function resolveStepLimits(options: EngineOptions = {}): { maxNumSeqs: number; maxNumBatchedTokens: number } {
+  return {
+    maxNumSeqs: positiveInt('maxNumSeqs', options.maxNumSeqs, 256),
+    maxNumBatchedTokens: positiveInt('maxNumBatchedTokens', options.maxNumBatchedTokens, 2048),
+  };
+}
+
 export function resolveEngineOptions(runner: ModelRunner, options: EngineOptions = {}): ResolvedEngineOptions {
   const blockSize = positiveInt('blockSize', options.blockSize, DEFAULT_BLOCK_SIZE);
   const maxContext = runner.config.maxContext;
@@ -38,8 +46,7 @@ export function resolveEngineOptions(runner: ModelRunner, options: EngineOptions
       `engine option maxModelLen is ${maxModelLen}, beyond the model's context of ${maxContext}: leave it out or lower it`,
       'maxModelLen',
     );
-  const maxNumSeqs = positiveInt('maxNumSeqs', options.maxNumSeqs, 256);
-  const maxNumBatchedTokens = positiveInt('maxNumBatchedTokens', options.maxNumBatchedTokens, 2048);
+  const { maxNumSeqs, maxNumBatchedTokens } = resolveStepLimits(options);
   const policy = options.schedulingPolicy ?? 'fcfs';
   if (policy !== 'fcfs' && policy !== 'priority')
     throw new InvalidRequestError(`engine option schedulingPolicy must be 'fcfs' or 'priority', got ${JSON.stringify(policy)}`, 'schedulingPolicy');

@@ -6,7 +6,7 @@ import { AbortError, InvalidRequestError, NativeError, CapacityError } from '../
 import type { SamplingParams } from '../sampling/params.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type { ModelConfig } from '../model/types.js';
-import { resolveEngineOptions, type ResolvedEngineOptions } from './engine-options.js';
+import { resolveEngineOptions, resolveStepLimits, type ResolvedEngineOptions } from './engine-options.js';
 import { KvCache } from './kv-cache.js';
 import { RequestOutput, tokenFinish, tokenLogprob } from './request-output.js';
 import { outputSeeds } from './seeds.js';
@@ -75,6 +75,9 @@ export class Engine {
 
   /** Sizes the KV cache from the memory budget, allocates it, and starts the step loop. */
   static async create(runner: ModelRunner, tokenizer: Tokenizer | null, options: EngineOptions = {}): Promise<Engine> {
+    // The largest step's activations first, so the KV cache is sized from what is left after them.
+    const limits = resolveStepLimits(options);
+    runner.reserveWorkspace?.(limits.maxNumBatchedTokens, limits.maxNumSeqs);
     const resolved = resolveEngineOptions(runner, options);
     runner.initKvCache(resolved.numBlocks, resolved.blockSize);
     return new Engine(runner, tokenizer, resolved);

@@ -12,6 +12,8 @@ export interface ModelRunner {
   /** Memory the backend could still allocate (device memory left, or host memory available). */
   availableMemory(): number;
   initKvCache(numBlocks: number, blockSize: number): void;
+  /** Optional: allocate the activations of the largest step before the KV cache is sized. */
+  reserveWorkspace?(tokens: number, logitRows: number): void;
   /** One step; one at a time. */
   step(batch: StepBatch): Promise<StepResult>;
   /** Which backend runs it ('cpu', 'cuda', ...): picks the default kvCacheFraction. Absent: treated as the CPU. */

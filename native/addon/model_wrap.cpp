@@ -210,6 +210,7 @@ Napi::Function NativeModel::Init(Napi::Env env) {
                          InstanceMethod("loadDummy", &NativeModel::LoadDummy),
                          InstanceMethod("kvCacheBytesPerBlock", &NativeModel::KvCacheBytesPerBlock),
                          InstanceMethod("initKvCache", &NativeModel::InitKvCache),
+                         InstanceMethod("reserveWorkspace", &NativeModel::ReserveWorkspace),
                          InstanceMethod("availableMemory", &NativeModel::AvailableMemory),
                          InstanceMethod("weightBytes", &NativeModel::WeightBytes),
                          InstanceMethod("step", &NativeModel::Step),
@@ -285,6 +286,17 @@ Napi::Value NativeModel::InitKvCache(const Napi::CallbackInfo& info) {
   Model& m = requireIdle(env);
   try {
     m.initKvCache(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
+  } catch (const std::exception& e) {
+    throw toJsError(env, errorCode(e), e.what());
+  }
+  return env.Undefined();
+}
+
+Napi::Value NativeModel::ReserveWorkspace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Model& m = requireIdle(env);
+  try {
+    m.reserveWorkspace(info[0].As<Napi::Number>().Int64Value(), info[1].As<Napi::Number>().Int64Value());
   } catch (const std::exception& e) {
     throw toJsError(env, errorCode(e), e.what());
   }

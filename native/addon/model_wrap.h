@@ -26,6 +26,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value LoadDummy(const Napi::CallbackInfo& info);
   Napi::Value KvCacheBytesPerBlock(const Napi::CallbackInfo& info);
   Napi::Value InitKvCache(const Napi::CallbackInfo& info);
+  Napi::Value ReserveWorkspace(const Napi::CallbackInfo& info);
   Napi::Value AvailableMemory(const Napi::CallbackInfo& info);
   Napi::Value WeightBytes(const Napi::CallbackInfo& info);
   Napi::Value Step(const Napi::CallbackInfo& info);

@@ -188,6 +188,11 @@ void Model::releaseWorkspace() {
   ws_.tokens = ws_.logitRows = 0;
 }
 
+void Model::reserveWorkspace(int64_t tokens, int64_t logitRows) {
+  if (tokens <= 0 || logitRows <= 0) throw InvalidArgumentError("reserveWorkspace: sizes must be positive");
+  if (ensureWorkspace(tokens, logitRows)) backend_->invalidateGraphs();
+}
+
 bool Model::ensureWorkspace(int64_t tokens, int64_t logitRows) {
   if (tokens <= ws_.tokens && logitRows <= ws_.logitRows) return false;
   tokens = std::max(tokens, ws_.tokens);

@@ -45,6 +45,9 @@ class Model {
   void loadDummy(DType dtype, uint64_t seed, const std::function<void(double)>& progress);
 
   size_t kvCacheBytesPerBlock(int blockSize) const;
+  // Allocates the activation workspace for the largest step now, so a KV cache sized afterwards
+  // from the memory left cannot starve it (an out-of-memory at the first big step otherwise).
+  void reserveWorkspace(int64_t tokens, int64_t logitRows);
   // Bytes of the weights as the backend holds them (after any conversion on upload).
   size_t weightBytes() const;
   void initKvCache(int numBlocks, int blockSize);
