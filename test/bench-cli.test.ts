@@ -39,6 +39,8 @@ describe('pagedinfer bench', () => {
     expect(j.runs).toHaveLength(2);
     expect(j.runs[0].outputLen).toBe(8);
     expect(j.decodeTokensPerSecond).toBeGreaterThan(0);
+    expect(j.prefillTokensPerSecond).toBeGreaterThan(0);
+    expect(j.peakRssBytes).toBeGreaterThan(j.weightBytes);
   });
 
   it('serving: starts pagedinfer serve and measures TTFT / TPOT / ITL from the stream', () => {

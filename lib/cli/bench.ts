@@ -116,13 +116,17 @@ function latencyCommand(): Command {
       if (o.cold) return coldStart(o);
       const { runner, options, name } = await openRunner(o);
       try {
-        const ceilings = await runner.measureCeilings();
         await measureLatency(runner, { inputLen: o.inputLen, outputLen: Math.min(4, o.outputLen), engine: options });
         const runs = [];
         for (let i = 0; i < o.numIters; i++) runs.push(await measureLatency(runner, { inputLen: o.inputLen, outputLen: o.outputLen, seed: i, engine: options }));
         const median = <T>(xs: T[], key: (x: T) => number) => [...xs].sort((a, b) => key(a) - key(b))[Math.floor((xs.length - 1) / 2)];
+        // Peak resident memory of the runs (before the ceilings' own buffers): weights are memory-mapped
+        // (CPU) or on the device, so it should stay near the model's size, not a multiple of it.
+        const peakRss = process.resourceUsage().maxRSS * 1024;
+        const ceilings = await runner.measureCeilings();
         const ttft = median(runs, (r) => r.timeToFirstToken).timeToFirstToken;
         const decode = median(runs, (r) => r.decodeTokensPerSecond).decodeTokensPerSecond;
+        const prefill = o.inputLen / ttft;
         // One decode step reads every weight once (and a little KV): its bandwidth roofline.
         const rooflineDecode = ceilings.copyBytesPerSecond / runner.weightBytes();
         process.stdout.write(
@@ -133,13 +137,14 @@ function latencyCommand(): Command {
             `workload  one request, ${o.inputLen} tokens in, ${o.outputLen} out; median of ${o.numIters}`,
             '',
             formatTable(
-              ['', 'time to first token (ms)', 'decode tok/s', 'decode roofline tok/s', 'fraction'],
-              [['measured', (ttft * 1000).toFixed(1), decode.toFixed(1), rooflineDecode.toFixed(1), `${((decode / rooflineDecode) * 100).toFixed(1)}%`]],
+              ['', 'time to first token (ms)', 'prefill tok/s', 'decode tok/s', 'decode roofline tok/s', 'fraction'],
+              [['measured', (ttft * 1000).toFixed(1), prefill.toFixed(1), decode.toFixed(1), rooflineDecode.toFixed(1), `${((decode / rooflineDecode) * 100).toFixed(1)}%`]],
             ),
+            `peak resident memory ${(peakRss / 2 ** 20).toFixed(0)} MiB (weights ${(runner.weightBytes() / 2 ** 20).toFixed(0)} MiB as the backend holds them)`,
             '',
           ].join('\n'),
         );
-        writeJson(o.outputJson, { bench: 'latency', model: name, backend: runner.backend.name, ceilings, runs, timeToFirstToken: ttft, decodeTokensPerSecond: decode, rooflineDecode });
+        writeJson(o.outputJson, { bench: 'latency', model: name, backend: runner.backend.name, ceilings, runs, timeToFirstToken: ttft, prefillTokensPerSecond: prefill, decodeTokensPerSecond: decode, rooflineDecode, peakRssBytes: peakRss, weightBytes: runner.weightBytes() });
       } finally {
         runner.close();
       }
