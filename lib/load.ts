@@ -10,26 +10,14 @@ import { loadDummySpec } from './model/dummy.js';
 import { loadGgufModelSpec } from './model/gguf-model.js';
 import { loadHfModelSpec } from './model/hf-loader.js';
 import { resolveModel } from './model/resolve.js';
-import type { ModelSpec, WeightDType } from './model/types.js';
-import { type BackendRequest, NativeModelRunner } from './native.js';
+import type { ModelSpec } from './model/types.js';
+import { NativeModelRunner, type RunnerOptions } from './native.js';
 import { loadGgufTokenizer } from './tokenizer/gguf-tokenizer.js';
 import { loadHfTokenizer } from './tokenizer/hf-tokenizer.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
-export interface LoadModelOptions extends EngineOptions {
-  /** 'auto' (default: CUDA when a GPU is usable, else CPU), 'cpu' or 'cuda'; PAGEDINFER_BACKEND also sets it. */
-  backend?: BackendRequest;
-  /** CPU threads (default: one per core). */
-  threads?: number;
-  /** Weight loading progress, a fraction in [0, 1]. */
-  onProgress?: (fraction: number) => void;
-  /** 'dummy': random weights of the model's shapes (a preset name or a config.json), for benchmarks. */
-  loadFormat?: 'auto' | 'dummy';
-  /** Weight type of dummy weights (default BF16). */
-  dummyDType?: WeightDType;
-  /** Seed of dummy weights (default 0). */
-  seed?: number;
-}
+/** Where and how the weights load (RunnerOptions) and how the engine runs (EngineOptions). */
+export interface LoadModelOptions extends EngineOptions, RunnerOptions {}
 
 export interface ModelSource {
   spec: ModelSpec;
@@ -58,14 +46,7 @@ export async function readModelSource(model?: string, options: Pick<LoadModelOpt
 /** Loads a model (see readModelSource for what `model` may be) and starts its engine. */
 export async function loadModel(model?: string, options: LoadModelOptions = {}): Promise<LLM> {
   const { spec, tokenizer } = await readModelSource(model, options);
-  const runner = await NativeModelRunner.create(spec, {
-    backend: options.backend,
-    threads: options.threads,
-    onProgress: options.onProgress,
-    loadFormat: options.loadFormat,
-    dummyDType: options.dummyDType,
-    seed: options.seed,
-  });
+  const runner = await NativeModelRunner.create(spec, options);
   try {
     return await LLM.create(spec, tokenizer, runner, options);
   } catch (e) {

@@ -48,14 +48,17 @@ function nativeConfig(spec: ModelSpec): Record<string, unknown> {
 }
 
 export interface RunnerOptions {
+  /** 'auto' (default: CUDA when a GPU is usable, else CPU), 'cpu' or 'cuda'; PAGEDINFER_BACKEND also sets it. */
   backend?: BackendRequest;
   /** CPU threads (default: one per core). */
   threads?: number;
-  /** Weight loading progress in [0, 1]. */
+  /** Weight loading progress, a fraction in [0, 1]. */
   onProgress?: (fraction: number) => void;
-  /** 'dummy': random weights of the spec's shapes, made on the device (benchmarks). */
+  /** 'dummy': random weights of the model's shapes (a preset name or a config.json), made on the device, for benchmarks. */
   loadFormat?: 'auto' | 'dummy';
+  /** Weight type of dummy weights (default BF16). */
   dummyDType?: WeightDType;
+  /** Seed of dummy weights (default 0). */
   seed?: number;
 }
 

@@ -11,18 +11,10 @@ import { loadHfModelSpec } from '../lib/model/hf-loader.js';
 import { NativeModelRunner } from '../lib/native.js';
 import { normalizeSamplingParams } from '../lib/sampling/params.js';
 import { CUDA, gpuTitle } from './helpers/cuda.js';
-import { REFERENCE_MODELS, referenceCases, referenceLogits, stepsAboveMargin } from './helpers/reference.js';
+import { REFERENCE_MODELS, referenceCases, referenceLogits, relativeError, stepsAboveMargin } from './helpers/reference.js';
 import { HAVE_SHARED, sharedPath } from './helpers/shared.js';
 import { runSingleSequence } from './helpers/single-sequence.js';
 
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 // The GPU machine carries only some of the test models (see scripts/gpu/).
 const models = HAVE_SHARED ? REFERENCE_MODELS.filter((m) => existsSync(sharedPath('models', m, 'config.json'))) : [];

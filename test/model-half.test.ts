@@ -7,18 +7,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadHfModelSpec } from '../lib/model/hf-loader.js';
 import { NativeModelRunner } from '../lib/native.js';
 import { convertModelDir } from './helpers/convert-safetensors.js';
-import { REFERENCE_MODELS, referenceCases, referenceLogits, stepsAboveMargin } from './helpers/reference.js';
+import { REFERENCE_MODELS, referenceCases, referenceLogits, relativeError, stepsAboveMargin } from './helpers/reference.js';
 import { HAVE_SHARED, sharedPath, sharedTitle } from './helpers/shared.js';
 import { runSingleSequence } from './helpers/single-sequence.js';
 
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 describe.skipIf(!HAVE_SHARED)(sharedTitle('half-precision weights vs transformers (CPU backend)'), () => {
   const dirs: string[] = [];

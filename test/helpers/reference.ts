@@ -58,3 +58,13 @@ export interface LlamaCppCase {
 export function llamaCppCases(model: string, type: string): LlamaCppCase[] {
   return JSON.parse(readFileSync(sharedPath('reference', model, `llamacpp-${type}.json`), 'utf8')).cases;
 }
+
+/** ||a - b|| / ||b||: the half-precision tolerance's measure. */
+export function relativeError(a: Float32Array, b: Float32Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
