@@ -159,6 +159,72 @@ std::vector<uint8_t> randomQuantBytes(DType dtype, int64_t rows, int64_t cols, u
   return bytes;
 }
 
+// One layer's q/k/v (4096 -> 4096 + 1024 + 1024) and gate/up + SwiGLU (4096 -> 2 x 14336) at one
+// token, as separate launches and fused (gemv_dense.cu), with chained launches off and on: the
+// timed region holds all of a row's launches.
+void benchFusedGemv(Bench& bench) {
+  CudaBackend& b = bench.b;
+  const int64_t H = 4096, KV = 1024, F = 14336;
+  const size_t rotateBytes = size_t(256) << 20;
+  void* x = bench.deviceAlloc(size_t(H) * 2);
+  bench.fillRandom(x, DType::BF16, H, 41, 0, 1);
+  Tensor xT{x, DType::BF16, 1, H};
+  auto weights = [&](int64_t rows, int copies, uint64_t seed) {
+    std::vector<Weight> ws;
+    for (int i = 0; i < copies; i++) ws.push_back(b.randomWeight(DType::BF16, rows, H, seed + uint64_t(i), 0, 0.02f));
+    return ws;
+  };
+  auto out = [&](int64_t cols) { return Tensor{bench.deviceAlloc(size_t(cols) * 2), DType::BF16, 1, cols}; };
+  const bool pdlWas = cuda::programmaticLaunchFlag().load();
+  b.setGemmPath(CudaBackend::GemmPath::Auto);  // the GEMV path at one token, as the model runs
+  struct Variant {
+    bool pdl, fused;
+  };
+  const Variant variants[] = {{false, false}, {false, true}, {true, false}, {true, true}};
+  {
+    const double bytes = 2.0 * double(H) * double(H + 2 * KV);
+    const int copies = int(rotateBytes / size_t(bytes)) + 1;
+    std::vector<Weight> wq = weights(H, copies, 50), wk = weights(KV, copies, 150), wv = weights(KV, copies, 250);
+    const Tensor outs[3] = {out(H), out(KV), out(KV)};
+    const Weight* none[3] = {nullptr, nullptr, nullptr};
+    for (const Variant& v : variants) {
+      b.setProgrammaticLaunch(v.pdl);
+      b.setDecodeFusion(v.fused);
+      int next = 0;
+      const double us = bench.medianMicros([&] {
+        const size_t c = size_t(next++ % copies);
+        const Weight* ws[3] = {&wq[c], &wk[c], &wv[c]};
+        b.matmulMany(3, outs, xT, ws, none);
+      }, 40, 5);
+      bench.addBandwidth(std::string("GEMV bf16 q/k/v ") + (v.fused ? "(one launch)" : "(three)"), "T1 4096->4096+1024+1024",
+                         us, bytes, v.pdl ? "chained launches" : "");
+    }
+    for (std::vector<Weight>* ws : {&wq, &wk, &wv})
+      for (Weight& w : *ws) b.releaseWeight(w);
+  }
+  {
+    const double bytes = 2.0 * double(H) * double(2 * F);
+    const int copies = int(rotateBytes / size_t(bytes)) + 1;
+    std::vector<Weight> wg = weights(F, copies, 350), wu = weights(F, copies, 450);
+    Tensor gate = out(F), up = out(F);
+    for (const Variant& v : variants) {
+      b.setProgrammaticLaunch(v.pdl);
+      b.setDecodeFusion(v.fused);
+      int next = 0;
+      const double us = bench.medianMicros([&] {
+        const size_t c = size_t(next++ % copies);
+        b.matmulSwiglu(gate, xT, wg[c], wu[c], up);
+      }, 40, 5);
+      bench.addBandwidth(std::string("GEMV bf16 gate/up+SwiGLU ") + (v.fused ? "(one launch)" : "(three)"), "T1 4096->2x14336",
+                         us, bytes, v.pdl ? "chained launches" : "");
+    }
+    for (std::vector<Weight>* ws : {&wg, &wu})
+      for (Weight& w : *ws) b.releaseWeight(w);
+  }
+  b.setDecodeFusion(true);
+  b.setProgrammaticLaunch(pdlWas);
+}
+
 }  // namespace
 
 void benchGemv(Bench& bench) {
@@ -198,6 +264,7 @@ void benchGemv(Bench& bench) {
     b.setGemmPath(CudaBackend::GemmPath::CublasLt);
     run(DType::BF16, sh, 1, "cuBLASLt", logits);
   }
+  benchFusedGemv(bench);
   b.setGemmPath(CudaBackend::GemmPath::Gemv);
   for (int T : {2, 8}) {
     b.setGemmPath(CudaBackend::GemmPath::Gemv);

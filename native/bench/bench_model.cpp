@@ -89,7 +89,10 @@ void addSeq(Batch& b, int s, int from, int to, int width, int blockSize, int tok
 
 void benchModelDecode(Bench& bench) {
   const ModelConfig c = llama3_8b();
-  Model model(c, std::make_unique<CudaBackend>(0, CudaBackend::Options{true}));
+  auto owned = std::make_unique<CudaBackend>(0, CudaBackend::Options{true});
+  CudaBackend& backend = *owned;
+  Model model(c, std::move(owned));
+  const bool pdlDefault = cuda::programmaticLaunchFlag().load();
   auto t0 = std::chrono::steady_clock::now();
   model.loadDummy(DType::BF16, 2024, {});
   const double loadS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -101,7 +104,21 @@ void benchModelDecode(Bench& bench) {
   }
   std::printf("  llama-3-8b dummy bf16 weights generated in %.1f s; %.2f GB of matrices read per decode step\n", loadS,
               weightBytes / 1e9);
-  for (int batch : {1, 64}) {
+  // Batch 1 with the decode fusion (fused q/k/v and gate/up GEMVs) and the chained launches off
+  // and on, the default twice (the spread between the two is the noise); batch 64 (its matrices
+  // go to cuBLASLt, unfused) with chained launches off and on.
+  struct Config {
+    int batch;
+    bool fused, pdl;
+  };
+  std::vector<Config> configs = {{1, false, false}, {1, true, false}, {1, false, true}, {1, true, true},
+                                 {1, true, true},   {64, true, false}, {64, true, true}};
+  if (!pdlDefault)  // no chained launches on this device (or PAGEDINFER_CUDA_PDL=0)
+    configs.erase(std::remove_if(configs.begin(), configs.end(), [](const Config& k) { return k.pdl; }), configs.end());
+  for (const Config& config : configs) {
+    const int batch = config.batch;
+    backend.setDecodeFusion(config.fused);
+    backend.setProgrammaticLaunch(config.pdl);
     model.initKvCache(batch * width, blockSize);
     for (int s0 = 0; s0 < batch; s0 += 16) {  // prefill in chunks of 16 sequences
       Batch pre;
@@ -123,9 +140,10 @@ void benchModelDecode(Bench& bench) {
     std::vector<double> steady(ms.begin() + 3, ms.end());  // after the eager and the recording steps
     std::sort(steady.begin(), steady.end());
     const double med = steady[steady.size() / 2];
-    char shape[64], note[160];
-    std::snprintf(shape, sizeof shape, "batch %d, ctx %d, graphs", batch, prompt + decodeSteps);
-    std::snprintf(note, sizeof note, "%.0f tok/s; first steps %.2f / %.2f / %.2f ms (eager, recording, replay)",
+    char shape[96], note[160];
+    std::snprintf(shape, sizeof shape, "batch %d, ctx %d, graphs, fusion %s, chained %s", batch, prompt + decodeSteps,
+                  config.fused ? "on" : "off", config.pdl ? "on" : "off");
+    std::snprintf(note, sizeof note, "%.1f tok/s; first steps %.2f / %.2f / %.2f ms (eager, recording, replay)",
                   batch * 1000.0 / med, ms[0], ms[1], ms[2]);
     bench.addBandwidth("decode step llama-3-8b (weights)", shape, med * 1000.0, weightBytes, note);
   }

@@ -103,6 +103,18 @@ class Backend {
   virtual void headRmsnorm(Tensor x, int numHeads, int headDim, const Weight& w, float eps) = 0;
   // out = x @ w^T (+ bias)
   virtual void matmul(Tensor out, Tensor x, const Weight& w, const Weight* bias) = 0;
+  // outs[i] = x @ ws[i]^T (+ biases[i], which may be null) for n projections of one input (q, k,
+  // v): a backend may run them as one kernel. The default is n matmuls.
+  virtual void matmulMany(int n, const Tensor* outs, Tensor x, const Weight* const* ws, const Weight* const* biases) {
+    for (int i = 0; i < n; i++) matmul(outs[i], x, *ws[i], biases[i]);
+  }
+  // out = silu(x @ gate^T) * (x @ up^T), the MLP's first half. `upScratch` (out's shape) holds
+  // x @ up^T where the backend computes the products apart, as the default does.
+  virtual void matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const Weight& up, Tensor upScratch) {
+    matmul(out, x, gate, nullptr);
+    matmul(upScratch, x, up, nullptr);
+    swiglu(out, out, upScratch);
+  }
   // Rotates q and k by each token's position, then writes k and v into layer's cache slots.
   virtual void ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView& s, int layer,
                                  const RopeShape& rope) = 0;

@@ -241,9 +241,11 @@ void Model::step(const StepView& host, StepOutput& out) {
       const LayerWeights& w = weights_.layers[l];
       if (l == 0) b.rmsnorm(h, residual, w.attnNorm, c.rmsNormEps);
       else b.addRmsnorm(h, residual, x, w.attnNorm, c.rmsNormEps);
-      b.matmul(q, h, w.q, w.qBias.present() ? &w.qBias : nullptr);
-      b.matmul(k, h, w.k, w.kBias.present() ? &w.kBias : nullptr);
-      b.matmul(v, h, w.v, w.vBias.present() ? &w.vBias : nullptr);
+      const Tensor qkv[3] = {q, k, v};
+      const Weight* qkvWeights[3] = {&w.q, &w.k, &w.v};
+      const Weight* qkvBiases[3] = {w.qBias.present() ? &w.qBias : nullptr, w.kBias.present() ? &w.kBias : nullptr,
+                                    w.vBias.present() ? &w.vBias : nullptr};
+      b.matmulMany(3, qkv, h, qkvWeights, qkvBiases);
       if (c.qkNorm) {
         b.headRmsnorm(q, c.numHeads, c.headDim, w.qNorm, c.rmsNormEps);
         b.headRmsnorm(k, c.numKvHeads, c.headDim, w.kNorm, c.rmsNormEps);
@@ -252,9 +254,7 @@ void Model::step(const StepView& host, StepOutput& out) {
       b.pagedAttention(attn, q, s, l, att);
       b.matmul(x, attn, w.o, nullptr);
       b.addRmsnorm(h, residual, x, w.ffnNorm, c.rmsNormEps);
-      b.matmul(gate, h, w.gate, nullptr);
-      b.matmul(up, h, w.up, nullptr);
-      b.swiglu(gate, gate, up);
+      b.matmulSwiglu(gate, h, w.gate, w.up, up);
       b.matmul(x, gate, w.down, nullptr);
     }
     if (s.numLogitRows == 0) return;

@@ -14,6 +14,7 @@
 
 #include "attention_common.cuh"
 #include "cuda_check.h"
+#include "pdl.cuh"
 
 namespace pagedinfer::cuda {
 
@@ -45,6 +46,8 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
   bf16* sK = sQ + 16 * LD;
   bf16* sV = sK + kStages * kKeysPerTile * LD;
 
+  pdlLaunchDependents();  // chained (pdl.cuh): q comes from the rope kernel just before
+  pdlWait();
   const int item = blockIdx.z, kvh = blockIdx.y, part = blockIdx.x;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int t = tokens[item];
@@ -187,6 +190,8 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
 // grid (items, heads), a thread per dimension: out = sum_p O_p 2^(m_p - M) / sum_p l_p 2^(m_p - M).
 __global__ void decodeReduceKernel(AttentionArgs a, const int32_t* __restrict__ tokens, int numParts, int partitionSize,
                                    const float* __restrict__ partials, int numItems, int D) {
+  pdlLaunchDependents();
+  pdlWait();
   const int item = blockIdx.x, head = blockIdx.y;
   const int t = tokens[item];
   const int ctx = min(a.positions[t] + 1, a.seqLens[a.tokenSeq[t]]);
@@ -214,13 +219,11 @@ void launchDecodeVariant(const AttentionArgs& a, const int32_t* tokens, int numI
   allowDynamicSmem(pagedDecodeKernel<D, WARPS, STAGES, PREFETCH>, smem, configured);
   for (int first = 0; first < numItems; first += 65535) {
     const int n = std::min(65535, numItems - first);
-    pagedDecodeKernel<D, WARPS, STAGES, PREFETCH><<<dim3(numParts, a.kv.numKvHeads, n), 32 * WARPS, smem, stream>>>(
-        a, tokens + first, group, numParts, partitionSize, partials, n);
-    CUDA_CHECK_LAUNCH("pagedDecode");
-    if (numParts > 1) {
-      decodeReduceKernel<<<dim3(n, a.numHeads), D, 0, stream>>>(a, tokens + first, numParts, partitionSize, partials, n, D);
-      CUDA_CHECK_LAUNCH("pagedDecodeReduce");
-    }
+    launchChained("pagedDecode", pagedDecodeKernel<D, WARPS, STAGES, PREFETCH>, dim3(numParts, a.kv.numKvHeads, n),
+                  dim3(32 * WARPS), smem, stream, a, tokens + first, group, numParts, partitionSize, partials, n);
+    if (numParts > 1)
+      launchChained("pagedDecodeReduce", decodeReduceKernel, dim3(n, a.numHeads), dim3(D), 0, stream, a, tokens + first,
+                    numParts, partitionSize, partials, n, D);
   }
 }
 

@@ -3,6 +3,7 @@
 #include "cuda_backend.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "../core/errors.h"
@@ -64,6 +65,9 @@ CudaBackend::CudaBackend(int device, Options options) : device_(device), options
   ccMajor_ = info.major;
   ccMinor_ = info.minor;
   activate();
+  // Chained launches need Hopper's griddepcontrol; PAGEDINFER_CUDA_PDL=0 turns them off.
+  const char* pdl = std::getenv("PAGEDINFER_CUDA_PDL");
+  cuda::programmaticLaunchFlag() = ccMajor_ >= 9 && !(pdl && std::strcmp(pdl, "0") == 0);
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaEventCreateWithFlags(&stepEvent_, cudaEventDisableTiming));
   for (cudaEvent_t& e : stageEvents_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
@@ -106,6 +110,11 @@ void CudaBackend::freeBuffers() {
 }
 
 void CudaBackend::activate() const { CUDA_CHECK(cudaSetDevice(device_)); }
+
+void CudaBackend::setProgrammaticLaunch(bool on) {
+  cuda::programmaticLaunchFlag() = on && ccMajor_ >= 9;
+  invalidateGraphs();  // recorded launches keep the attribute they were captured with
+}
 
 void CudaBackend::ensureDevice(Buffer& b, size_t bytes) {
   if (bytes <= b.bytes) return;

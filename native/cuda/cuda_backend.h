@@ -67,6 +67,8 @@ class CudaBackend : public Backend {
   void addRmsnorm(Tensor out, Tensor residual, Tensor x, const Weight& w, float eps) override;
   void headRmsnorm(Tensor x, int numHeads, int headDim, const Weight& w, float eps) override;
   void matmul(Tensor out, Tensor x, const Weight& w, const Weight* bias) override;
+  void matmulMany(int n, const Tensor* outs, Tensor x, const Weight* const* ws, const Weight* const* biases) override;
+  void matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const Weight& up, Tensor upScratch) override;
   void ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView& s, int layer, const RopeShape& rope) override;
   void pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) override;
   void swiglu(Tensor out, Tensor gate, Tensor up) override;
@@ -81,6 +83,14 @@ class CudaBackend : public Backend {
   // --- measurement and tuning (the kernel benchmark) ---------------------------------------------
   enum class GemmPath { Auto, Gemv, CublasLt };
   void setGemmPath(GemmPath path) { gemmPath_ = path; }
+  // Fused decode projections (matmulMany, matmulSwiglu as one GEMV each); on by default.
+  void setDecodeFusion(bool on) {
+    fuseDecode_ = on;
+    invalidateGraphs();
+  }
+  // Programmatic dependent launch of the decode chain (pdl.cuh); process-wide. Ignored (off)
+  // below compute capability 9.0. Re-records graphs.
+  void setProgrammaticLaunch(bool on);
   void setDecodePartition(int keys) { decodePartition_ = keys; }  // 0: automatic
   void setDecodeVariant(int variant) { decodeVariant_ = variant; }  // attention_decode.cu's kVariants
   void synchronize();
@@ -122,6 +132,9 @@ class CudaBackend : public Backend {
   void buildPrefillTiles(int group);
   int decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim) const;
   void matmulDequantized(Tensor out, Tensor x, const Weight& w);
+  bool gemvFor(int64_t T, DType dtype) const;
+  // The fused GEMV kernels apply: decode-sized T on the GEMV path, bf16/f16 weights, K % 8 == 0.
+  bool denseGemvFor(int64_t T, const Weight& w) const;
   cuda::KvLayer kvLayer(int layer) const;
 
   int device_ = 0;
@@ -135,6 +148,7 @@ class CudaBackend : public Backend {
   Buffer ltWorkspace_;
   std::map<std::string, std::unique_ptr<GemmPlan>> plans_;
   GemmPath gemmPath_ = GemmPath::Auto;
+  bool fuseDecode_ = true;
 
   // weights
   std::set<const void*> ownedWeights_;

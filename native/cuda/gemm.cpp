@@ -4,6 +4,8 @@
 // chunk of rows at a time into a scratch buffer and each chunk is one cuBLASLt GEMM writing its
 // slice of out's columns. cuBLASLt sees the row-major problem as the column-major
 // D[N][T] = W^T[N][K] x[K][T] ("TN"); descriptors and the heuristic's algorithm are cached per shape.
+// matmulMany (q/k/v) and matmulSwiglu (gate/up + SwiGLU) are one GEMV launch each at decode sizes
+// (gemv_dense.cu) and separate GEMMs above.
 #include <algorithm>
 #include <string>
 
@@ -80,11 +82,7 @@ void CudaBackend::matmul(Tensor out, Tensor x, const Weight& w, const Weight* bi
   if (T == 0) return;
   const bool outF32 = out.dtype == DType::F32;
   const float* b = bias ? static_cast<const float*>(bias->data) : nullptr;
-  // Measured on the H100 (docs/cuda-kernels.md): the custom GEMV wins at one token; cuBLASLt wins
-  // for bf16 from two tokens on. Other types have no cuBLASLt path below the dequantizing GEMM.
-  const bool autoGemv = T == 1 || (T <= cuda::kGemvMaxTokens && w.dtype != DType::BF16);
-  const bool gemv = gemmPath_ == GemmPath::Gemv || (gemmPath_ == GemmPath::Auto && autoGemv) || !lt_;
-  if (!gemv) {
+  if (!gemvFor(T, w.dtype)) {
     bool done = false;
     if (w.dtype == DType::BF16) {
       done = cublasGemm(out.data, outF32, N, x.data, T, K, w.data, N);
@@ -104,6 +102,55 @@ void CudaBackend::matmul(Tensor out, Tensor x, const Weight& w, const Weight* bi
     cuda::launchGemv(static_cast<uint8_t*>(out.data) + size_t(t0 * N) * outElem, outF32, N,
                      static_cast<const uint16_t*>(x.data) + t0 * K, n, K, w.data, w.dtype, N, b, stream_);
   }
+}
+
+// Measured on the H100 (docs/cuda-kernels.md): the custom GEMV wins at one token; cuBLASLt wins
+// for bf16 from two tokens on. Other types have no cuBLASLt path below the dequantizing GEMM.
+bool CudaBackend::gemvFor(int64_t T, DType dtype) const {
+  const bool autoGemv = T == 1 || (T <= cuda::kGemvMaxTokens && dtype != DType::BF16);
+  return gemmPath_ == GemmPath::Gemv || (gemmPath_ == GemmPath::Auto && autoGemv) || !lt_;
+}
+
+bool CudaBackend::denseGemvFor(int64_t T, const Weight& w) const {
+  return fuseDecode_ && T > 0 && T <= cuda::kGemvMaxTokens && (w.dtype == DType::BF16 || w.dtype == DType::F16) &&
+         w.cols % 8 == 0 && gemvFor(T, w.dtype);
+}
+
+// q, k and v as one GEMV launch (segments of rows, each to its own output) when every weight takes
+// the dense GEMV; otherwise one matmul each (prefill: cuBLASLt on the original weights).
+void CudaBackend::matmulMany(int n, const Tensor* outs, Tensor x, const Weight* const* ws, const Weight* const* biases) {
+  bool fused = n >= 1 && n <= cuda::kGemvMaxSegments && x.dtype == DType::BF16;
+  for (int i = 0; fused && i < n; i++)
+    fused = denseGemvFor(x.rows, *ws[i]) && ws[i]->dtype == ws[0]->dtype && ws[i]->cols == x.cols &&
+            outs[i].rows == x.rows && outs[i].cols == ws[i]->rows && outs[i].dtype == outs[0].dtype &&
+            (outs[i].dtype == DType::BF16 || outs[i].dtype == DType::F32);
+  if (!fused) {
+    Backend::matmulMany(n, outs, x, ws, biases);
+    return;
+  }
+  activate();
+  cuda::GemvSegments segs;
+  for (int i = 0; i < n; i++)
+    segs.s[i] = cuda::GemvSegment{ws[i]->data, outs[i].data,
+                                  biases[i] ? static_cast<const float*>(biases[i]->data) : nullptr, ws[i]->rows,
+                                  outs[i].cols};
+  segs.count = n;
+  cuda::launchGemvDense(segs, outs[0].dtype == DType::F32, static_cast<const uint16_t*>(x.data), int(x.rows), x.cols,
+                        ws[0]->dtype, stream_);
+}
+
+// gate, up and SwiGLU as one GEMV launch at decode sizes; otherwise the two matmuls and swiglu.
+void CudaBackend::matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const Weight& up, Tensor upScratch) {
+  const bool fused = x.dtype == DType::BF16 && out.dtype == DType::BF16 && denseGemvFor(x.rows, gate) &&
+                     up.dtype == gate.dtype && up.rows == gate.rows && gate.cols == x.cols && up.cols == x.cols &&
+                     out.rows == x.rows && out.cols == gate.rows;
+  if (!fused) {
+    Backend::matmulSwiglu(out, x, gate, up, upScratch);
+    return;
+  }
+  activate();
+  cuda::launchGemvSwiglu(static_cast<uint16_t*>(out.data), out.cols, static_cast<const uint16_t*>(x.data), int(x.rows),
+                         x.cols, gate.data, up.data, gate.dtype, gate.rows, stream_);
 }
 
 void CudaBackend::matmulDequantized(Tensor out, Tensor x, const Weight& w) {

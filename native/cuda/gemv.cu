@@ -1,12 +1,12 @@
 // Matrix-vector products for decode: out[t] = W x[t] (+ bias) for T <= 8 tokens, reading W once.
 // Decode is bound by the bytes of W, so a warp owns one output row and streams it with 16-byte
-// loads (four in flight per lane) while the few x rows stay in L1/L2; every loaded weight serves
-// all T tokens. Quantized rows are dequantized in registers: Q8_0 (repacked, see quant_device.cuh)
-// and Q4_K have dedicated loops with 16-byte quant loads; other types go a 32-element group per
-// lane through dequantGroup32. Accumulation is float; the warp reduces each token's sum at the end.
-#include <type_traits>
-
+// loads while the few x rows stay in L1/L2; every loaded weight serves all T tokens. bf16/f16
+// rows take gemv_dense.cu. Quantized rows are dequantized in registers here: Q8_0 (repacked, see
+// quant_device.cuh) and Q4_K have dedicated loops with 16-byte quant loads; other types go a
+// 32-element group per lane through dequantGroup32. Accumulation is float; the warp reduces each
+// token's sum at the end.
 #include "cuda_check.h"
+#include "gemv_common.cuh"
 #include "kernels.h"
 #include "quant_device.cuh"
 
@@ -14,67 +14,7 @@ namespace pagedinfer::cuda {
 
 namespace {
 
-constexpr int kWarps = 8;
-
-template <int TMAX, bool OUT_F32>
-__device__ __forceinline__ void storeRow(void* out, int64_t ldOut, int64_t n, float* acc, int T, const float* bias) {
-  const int lane = threadIdx.x & 31;
-#pragma unroll
-  for (int t = 0; t < TMAX; t++) {
-    float v = warpSum(acc[t]);
-    if (lane == 0 && t < T) {
-      if (bias) v += bias[n];
-      if constexpr (OUT_F32) static_cast<float*>(out)[t * ldOut + n] = v;
-      else static_cast<bf16*>(out)[t * ldOut + n] = __float2bfloat16_rn(v);
-    }
-  }
-}
-
-// x[t][8i .. 8i+8) as floats.
-__device__ __forceinline__ void loadX8(const bf16* x, int64_t K, int t, int64_t i, float* f) {
-  uint4 v = __ldg(reinterpret_cast<const uint4*>(x + t * K) + i);
-  unpackBf16x8(v, f);
-}
-
-template <typename WT, int TMAX, bool OUT_F32>
-__global__ void __launch_bounds__(kWarps * 32) gemvDenseKernel(const WT* __restrict__ w, const bf16* __restrict__ x,
-                                                               const float* __restrict__ bias, void* __restrict__ out,
-                                                               int64_t K, int64_t N, int64_t ldOut, int T) {
-  const int lane = threadIdx.x & 31;
-  const int64_t n = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  if (n >= N) return;
-  const uint4* wr = reinterpret_cast<const uint4*>(w + n * K);
-  const int64_t nv = K / 8;
-  float acc[TMAX];
-#pragma unroll
-  for (int t = 0; t < TMAX; t++) acc[t] = 0.0f;
-  auto step = [&](const uint4& wv, int64_t i) {
-    float wf[8], xf[8];
-    if constexpr (sizeof(WT) == 2 && std::is_same_v<WT, __half>) unpackHalfx8(wv, wf);
-    else unpackBf16x8(wv, wf);
-#pragma unroll
-    for (int t = 0; t < TMAX; t++) {
-      if (t < T) {
-        loadX8(x, K, t, i, xf);
-#pragma unroll
-        for (int j = 0; j < 8; j++) acc[t] = fmaf(wf[j], xf[j], acc[t]);
-      }
-    }
-  };
-  // Eight 16-byte loads in flight per lane before any is used; weights are read once, so they
-  // bypass L1 (evict-first) and leave it to x.
-  constexpr int U = 8;
-  int64_t i = lane;
-  for (; i + (U - 1) * 32 < nv; i += U * 32) {
-    uint4 wv[U];
-#pragma unroll
-    for (int u = 0; u < U; u++) wv[u] = __ldcs(wr + i + u * 32);
-#pragma unroll
-    for (int u = 0; u < U; u++) step(wv[u], i + u * 32);
-  }
-  for (; i < nv; i += 32) step(__ldcs(wr + i), i);
-  storeRow<TMAX, OUT_F32>(out, ldOut, n, acc, T, bias);
-}
+constexpr int kWarps = kGemvWarps;
 
 // Q8_0 in the repacked layout: a lane takes a 32-element group (two 16-byte quant loads + scale).
 template <int TMAX, bool OUT_F32>
@@ -241,10 +181,10 @@ void dispatch(void* out, int64_t ldOut, const bf16* x, int T, int64_t K, const v
     case DType::BF16:
     case DType::F16:
       if (K % 8 == 0) {
-        if (dtype == DType::BF16)
-          gemvDenseKernel<bf16, TMAX, OUT_F32><<<grid, block, 0, stream>>>(static_cast<const bf16*>(w), x, bias, out, K, N, ldOut, T);
-        else
-          gemvDenseKernel<__half, TMAX, OUT_F32><<<grid, block, 0, stream>>>(static_cast<const __half*>(w), x, bias, out, K, N, ldOut, T);
+        GemvSegments segs;
+        segs.s[0] = GemvSegment{w, out, bias, N, ldOut};
+        segs.count = 1;
+        launchGemvDense(segs, OUT_F32, reinterpret_cast<const uint16_t*>(x), T, K, dtype, stream);
         return;
       }
       gemvScalarKernel<TMAX, OUT_F32><<<grid, block, 0, stream>>>(int(dtype), wb, x, bias, out, K, N, ldOut, T);

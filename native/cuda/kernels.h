@@ -2,6 +2,7 @@
 // (passed as uint16_t so this header stays plain C++ for the backend's .cpp files); every
 // launcher enqueues on `stream` and checks the launch (DeviceError on failure).
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 #include <cuda_runtime_api.h>
@@ -26,10 +27,41 @@ void launchDequantRows(DType dtype, const uint8_t* w, int64_t rows, int64_t K, u
 void launchEmbedding(uint16_t* out, const int32_t* tokenIds, int numTokens, const void* table, DType dtype, int64_t K,
                      cudaStream_t stream);
 
+// --- programmatic dependent launch (pdl.cuh) ----------------------------------------------------
+// On Hopper and later the decode chain's kernels (GEMV, norms, rope, decode attention) are
+// launched so that each may start while its predecessor finishes; they wait for it on the device
+// before reading its output. Process-wide: the backend turns it on for compute capability >= 9
+// unless PAGEDINFER_CUDA_PDL=0; the benchmark toggles it to measure both.
+inline std::atomic<bool>& programmaticLaunchFlag() {
+  static std::atomic<bool> on{false};
+  return on;
+}
+
 // --- gemv.cu: out[t] = W x[t] (+ bias) for up to kGemvMaxTokens tokens, any weight type -------
 constexpr int kGemvMaxTokens = 8;
 void launchGemv(void* out, bool outF32, int64_t ldOut, const uint16_t* x, int T, int64_t K, const void* w, DType dtype,
                 int64_t N, const float* bias, cudaStream_t stream);
+
+// --- gemv_dense.cu: bf16 / f16 weights (K % 8 == 0) --------------------------------------------
+// Several weights that share their input (q, k, v) as one launch: each segment's rows write to
+// their own output. Every weight has the same dtype and K.
+constexpr int kGemvMaxSegments = 3;
+struct GemvSegment {
+  const void* w = nullptr;
+  void* out = nullptr;
+  const float* bias = nullptr;  // or null
+  int64_t rows = 0, ldOut = 0;
+};
+struct GemvSegments {
+  GemvSegment s[kGemvMaxSegments];
+  int count = 0;
+};
+void launchGemvDense(const GemvSegments& segs, bool outF32, const uint16_t* x, int T, int64_t K, DType dtype,
+                     cudaStream_t stream);
+// out[t][n] = bf16(silu(bf16(gate[n] . x[t])) * bf16(up[n] . x[t])): the gate and up GEMVs and
+// SwiGLU in one launch, rounding as the three separate ops do (the result is bit-identical).
+void launchGemvSwiglu(uint16_t* out, int64_t ldOut, const uint16_t* x, int T, int64_t K, const void* gate,
+                      const void* up, DType dtype, int64_t N, cudaStream_t stream);
 
 // --- elementwise.cu ----------------------------------------------------------------------------
 void launchAddBias(void* out, bool outF32, int64_t T, int64_t N, int64_t ldOut, const float* bias, cudaStream_t stream);

@@ -5,6 +5,7 @@
 #include "cuda_check.h"
 #include "cuda_common.cuh"
 #include "kernels.h"
+#include "pdl.cuh"
 
 namespace pagedinfer::cuda {
 
@@ -16,6 +17,8 @@ constexpr int kThreads = 256;
 __global__ void __launch_bounds__(kThreads) rmsnormKernel(bf16* __restrict__ out, bf16* residual, const bf16* x,
                                                           const float* __restrict__ w, int n, float eps) {
   __shared__ float scratch[32];
+  pdlLaunchDependents();  // chained (pdl.cuh): the next projection may start loading its weights
+  pdlWait();
   const int64_t base = int64_t(blockIdx.x) * n;
   const bf16* src = residual ? residual + base : x + base;
   float ss = 0.0f;
@@ -82,6 +85,8 @@ __global__ void __launch_bounds__(kThreads) finalNormKernel(bf16* __restrict__ o
                                                             const bf16* __restrict__ x, const int32_t* __restrict__ rows,
                                                             int n, const float* __restrict__ w, float eps) {
   __shared__ float scratch[32];
+  pdlLaunchDependents();
+  pdlWait();
   const int64_t src = int64_t(rows[blockIdx.x]) * n, dst = int64_t(blockIdx.x) * n;
   float ss = 0.0f;
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
@@ -100,9 +105,8 @@ __global__ void __launch_bounds__(kThreads) finalNormKernel(bf16* __restrict__ o
 void launchRmsnorm(uint16_t* out, uint16_t* residual, const uint16_t* x, const float* w, int rows, int n, float eps,
                    cudaStream_t stream) {
   if (rows <= 0) return;
-  rmsnormKernel<<<rows, kThreads, 0, stream>>>(reinterpret_cast<bf16*>(out), reinterpret_cast<bf16*>(residual),
-                                               reinterpret_cast<const bf16*>(x), w, n, eps);
-  CUDA_CHECK_LAUNCH("rmsnorm");
+  launchChained("rmsnorm", rmsnormKernel, dim3(rows), dim3(kThreads), 0, stream, reinterpret_cast<bf16*>(out),
+                reinterpret_cast<bf16*>(residual), reinterpret_cast<const bf16*>(x), w, n, eps);
 }
 
 void launchHeadRmsnorm(uint16_t* x, int rows, int heads, int headDim, const float* w, float eps, cudaStream_t stream) {
@@ -115,9 +119,8 @@ void launchHeadRmsnorm(uint16_t* x, int rows, int heads, int headDim, const floa
 void launchFinalNorm(uint16_t* out, const uint16_t* residual, const uint16_t* x, const int32_t* rows, int numRows, int n,
                      const float* w, float eps, cudaStream_t stream) {
   if (numRows <= 0) return;
-  finalNormKernel<<<numRows, kThreads, 0, stream>>>(reinterpret_cast<bf16*>(out), reinterpret_cast<const bf16*>(residual),
-                                                    reinterpret_cast<const bf16*>(x), rows, n, w, eps);
-  CUDA_CHECK_LAUNCH("finalNorm");
+  launchChained("finalNorm", finalNormKernel, dim3(numRows), dim3(kThreads), 0, stream, reinterpret_cast<bf16*>(out),
+                reinterpret_cast<const bf16*>(residual), reinterpret_cast<const bf16*>(x), rows, n, w, eps);
 }
 
 }  // namespace pagedinfer::cuda

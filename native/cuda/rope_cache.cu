@@ -9,6 +9,7 @@
 #include "cuda_check.h"
 #include "cuda_common.cuh"
 #include "kernels.h"
+#include "pdl.cuh"
 
 namespace pagedinfer::cuda {
 
@@ -21,6 +22,8 @@ __global__ void ropeCacheKernel(bf16* q, bf16* k, const bf16* __restrict__ v, in
                                 int64_t vStride, const int32_t* __restrict__ positions, const int32_t* __restrict__ slots,
                                 const float* __restrict__ invFreq, int rotaryDim, bool neox, int numHeads, KvLayer kv) {
   extern __shared__ float trig[];  // cos[half], sin[half]
+  pdlLaunchDependents();  // chained (pdl.cuh)
+  pdlWait();
   const int t = blockIdx.x, half = rotaryDim / 2, D = kv.headDim;
   const double pos = double(positions[t]);
   for (int j = threadIdx.x; j < half; j += blockDim.x) {
@@ -76,10 +79,9 @@ void launchRopeCacheWrite(uint16_t* q, uint16_t* k, const uint16_t* v, int64_t q
                           int rotaryDim, bool neox, int numHeads, const KvLayer& kv, cudaStream_t stream) {
   if (numTokens <= 0) return;
   const size_t smem = size_t(rotaryDim) * sizeof(float);
-  ropeCacheKernel<<<numTokens, 256, smem, stream>>>(reinterpret_cast<bf16*>(q), reinterpret_cast<bf16*>(k),
-                                                    reinterpret_cast<const bf16*>(v), qStride, kStride, vStride, positions,
-                                                    slots, invFreq, rotaryDim, neox, numHeads, kv);
-  CUDA_CHECK_LAUNCH("ropeCacheWrite");
+  launchChained("ropeCacheWrite", ropeCacheKernel, dim3(numTokens), dim3(256), smem, stream, reinterpret_cast<bf16*>(q),
+                reinterpret_cast<bf16*>(k), reinterpret_cast<const bf16*>(v), qStride, kStride, vStride, positions, slots,
+                invFreq, rotaryDim, neox, numHeads, kv);
 }
 
 void launchCopyBlocks(uint16_t* cache, const int32_t* pairs, int numPairs, int numLayers, int numBlocks, int64_t blockElems,

@@ -144,6 +144,67 @@ Register matmulF32Logits("matmul float32 output (logits)", [](Harness& h) {
   h.expectClose("logits", h.fetch(out), ref::matmul(x, w.values, nullptr, T, K, N), h.tolerance());
 });
 
+// Quantized weights: the backend may quantize activations (see "matmul"), so a looser bound.
+double matmulTolerance(Harness& h, DType dtype) { return dtypeIsQuantized(dtype) ? std::max(h.tolerance(), 5e-2) : h.tolerance(); }
+
+// q/k/v-like projections of one input. Segment sizes that are not multiples of the GEMV's 8 rows
+// per block put segment boundaries inside blocks; T = 1 / 8 take the decode GEMV (one launch on
+// the CUDA backend for bf16 / f16), T = 3 and 19 the other paths.
+Register matmulMany("matmulMany (q/k/v of one input)", [](Harness& h) {
+  struct Shape { int T, K; int N[3]; bool bias; DType out; };
+  const Shape shapes[] = {{1, 256, {37, 11, 11}, true, DType::BF16}, {1, 512, {64, 16, 16}, false, DType::BF16},
+                          {8, 256, {29, 8, 13}, true, DType::BF16}, {3, 256, {40, 9, 9}, false, DType::BF16},
+                          {19, 256, {24, 8, 8}, true, DType::BF16}, {1, 256, {21, 5, 6}, true, DType::F32}};
+  for (DType dtype : {DType::BF16, DType::F16, DType::Q8_0}) {
+    for (const Shape& sh : shapes) {
+      const DType outType = sh.out == DType::F32 ? DType::F32 : h.backend().activationType();
+      Vec x = h.roundTrip(h.randomVec(size_t(sh.T * sh.K)));
+      TestWeight w[3] = {h.weight(dtype, sh.N[0], sh.K, true), h.weight(dtype, sh.N[1], sh.K, true),
+                         h.weight(dtype, sh.N[2], sh.K, true)};
+      TestWeight b[3] = {h.weight(DType::F32, 1, sh.N[0], false), h.weight(DType::F32, 1, sh.N[1], false),
+                         h.weight(DType::F32, 1, sh.N[2], false)};
+      Tensor outs[3];
+      const Weight* ws[3];
+      const Weight* bs[3];
+      for (int i = 0; i < 3; i++) {
+        outs[i] = h.poisoned(sh.T, sh.N[i], outType);
+        ws[i] = &w[i].weight;
+        bs[i] = sh.bias ? &b[i].weight : nullptr;
+      }
+      h.backend().matmulMany(3, outs, h.tensor(sh.T, sh.K, x), ws, bs);
+      for (int i = 0; i < 3; i++) {
+        Vec ref = ref::matmul(x, w[i].values, sh.bias ? &b[i].values : nullptr, sh.T, sh.K, sh.N[i]);
+        if (outType != DType::F32) ref = h.roundTrip(ref);
+        h.expectClose(std::string(dtypeName(dtype)) + " T=" + std::to_string(sh.T) + " K=" + std::to_string(sh.K) +
+                          " segment " + std::to_string(i) + " (" + std::to_string(sh.N[i]) + " rows)" +
+                          (outType == DType::F32 ? " float out" : ""),
+                      h.fetch(outs[i]), ref, matmulTolerance(h, dtype));
+      }
+    }
+  }
+});
+
+// silu(x gate^T) * (x up^T): one GEMV on the CUDA backend at decode sizes (T = 1, 5), the two
+// matmuls and swiglu otherwise (T = 3 bf16, T = 17). The reference rounds the two products to the
+// activation type, as every path stores or rounds them.
+Register matmulSwiglu("matmulSwiglu (gate/up + SwiGLU)", [](Harness& h) {
+  struct Shape { int T, K, N; };
+  const Shape shapes[] = {{1, 256, 45}, {1, 1024, 64}, {5, 256, 19}, {3, 512, 33}, {17, 256, 24}};
+  for (DType dtype : {DType::BF16, DType::F16, DType::Q8_0}) {
+    for (const Shape& sh : shapes) {
+      TestWeight gate = h.weight(dtype, sh.N, sh.K, true), up = h.weight(dtype, sh.N, sh.K, true);
+      Vec x = h.roundTrip(h.randomVec(size_t(sh.T * sh.K), -2, 2));
+      Tensor out = h.poisoned(sh.T, sh.N), scratch = h.poisoned(sh.T, sh.N);
+      h.backend().matmulSwiglu(out, h.tensor(sh.T, sh.K, x), gate.weight, up.weight, scratch);
+      Vec g = h.roundTrip(ref::matmul(x, gate.values, nullptr, sh.T, sh.K, sh.N));
+      Vec u = h.roundTrip(ref::matmul(x, up.values, nullptr, sh.T, sh.K, sh.N));
+      h.expectClose(std::string(dtypeName(dtype)) + " T=" + std::to_string(sh.T) + " K=" + std::to_string(sh.K) +
+                        " N=" + std::to_string(sh.N),
+                    h.fetch(out), h.roundTrip(ref::swiglu(g, u)), matmulTolerance(h, dtype));
+    }
+  }
+});
+
 Register swiglu("swiglu", [](Harness& h) {
   const int rows = 4, n = 300;
   Vec gate = h.roundTrip(h.randomVec(size_t(rows * n), -6, 6)), up = h.roundTrip(h.randomVec(size_t(rows * n)));

@@ -100,6 +100,12 @@ struct Script {
       nextTwo = check("decode/2 " + std::to_string(step), two, toks);
       for (Seq& s : two) s.len++;
     }
+    std::vector<Seq> one = {two[1]};  // batch 1: the decode GEMVs (fused projections), eager, recorded, replayed
+    int nextOne = nextTwo[1];
+    for (int step = 0; step < 3; step++) {
+      nextOne = check("decode/1 " + std::to_string(step), one, {{nextOne}})[0];
+      one[0].len++;
+    }
     std::vector<Seq> mixed = {two[0], {3}};  // a decode and a fresh prefill in one step
     check("mixed", mixed, {{nextTwo[0]}, {1, 2, 3, 4, 5, 6, 7, 8, 9}});
   }
