@@ -17,6 +17,12 @@ export interface LlamaShape {
   ffn: number;
   vocab: number;
   context: number;
+  /** Default 10000. */
+  ropeTheta?: number;
+  /** Default 1e-5. */
+  rmsNormEps?: number;
+  /** Output projection shared with the embedding (default true); false writes output.weight. */
+  tied?: boolean;
 }
 
 export type SyntheticType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0' | 'Q4_K_M';
@@ -48,7 +54,7 @@ interface TensorPlan {
   layer: number;
 }
 
-/** The tensors of a tied-embedding llama. */
+/** The tensors of a llama (output.weight only when the embedding is not tied). */
 function tensorList(s: LlamaShape): TensorPlan[] {
   const headDim = s.hidden / s.heads, kv = s.kvHeads * headDim;
   const list: TensorPlan[] = [{ name: 'token_embd.weight', dims: [s.hidden, s.vocab], layer: -1 }, { name: 'output_norm.weight', dims: [s.hidden], layer: -1 }];
@@ -66,6 +72,7 @@ function tensorList(s: LlamaShape): TensorPlan[] {
       { name: `${b}ffn_down.weight`, dims: [s.ffn, s.hidden], layer: i },
     );
   }
+  if (s.tied === false) list.push({ name: 'output.weight', dims: [s.hidden, s.vocab], layer: -1 });
   return list;
 }
 
@@ -137,12 +144,19 @@ export interface SyntheticOptions {
   shape?: string | LlamaShape;
   type?: SyntheticType;
   seed?: number;
+  /**
+   * 'random' (default): every row drawn afresh. 'repeat': each tensor cycles through 64 random rows,
+   * so an 8B file is written at disk speed (benchmarks, where only shapes and types matter).
+   */
+  fill?: 'random' | 'repeat';
 }
+
+const REPEAT_ROWS = 64;
 
 /** Writes the model (through a .partial file, renamed when complete). */
 export function writeLlamaGguf(
   path: string,
-  { shape = 'bench-200m', type = 'Q4_0', seed = 1 }: SyntheticOptions = {},
+  { shape = 'bench-200m', type = 'Q4_0', seed = 1, fill = 'random' }: SyntheticOptions = {},
 ): { path: string; bytes: number; parameters: number; types: Record<string, number> } {
   const s = typeof shape === 'string' ? SHAPES[shape] : shape;
   if (!s) throw new Error(`unknown shape ${shape} (known: ${Object.keys(SHAPES).join(', ')})`);
@@ -180,8 +194,8 @@ export function writeLlamaGguf(
       ['llama.attention.head_count', T.U32, s.heads],
       ['llama.attention.head_count_kv', T.U32, s.kvHeads],
       ['llama.rope.dimension_count', T.U32, headDim],
-      ['llama.rope.freq_base', T.F32, 10000],
-      ['llama.attention.layer_norm_rms_epsilon', T.F32, 1e-5],
+      ['llama.rope.freq_base', T.F32, s.ropeTheta ?? 10000],
+      ['llama.attention.layer_norm_rms_epsilon', T.F32, s.rmsNormEps ?? 1e-5],
       ['tokenizer.ggml.model', T.STRING, 'llama'],
       ['tokenizer.ggml.tokens', T.ARRAY, vocab, T.STRING],
       ['tokenizer.ggml.scores', T.ARRAY, vocab.map(() => 0), T.F32],
@@ -212,11 +226,15 @@ export function writeLlamaGguf(
       // activations keep their size through the layers.
       const a = Math.sqrt(3 / cols);
       const row = new Float32Array(cols);
+      const randomRow = (): Buffer => {
+        for (let i = 0; i < cols; i++) row[i] = t.dims.length === 1 ? 1 + 0.1 * (random() - 0.5) : a * (2 * random() - 1);
+        return quantizeRow(t.type, row);
+      };
+      const repeated = fill === 'repeat' ? Array.from({ length: Math.min(rows, REPEAT_ROWS) }, randomRow) : null;
       const chunks: Buffer[] = [];
       let chunkBytes = 0;
       for (let r = 0; r < rows; r++) {
-        for (let i = 0; i < cols; i++) row[i] = t.dims.length === 1 ? 1 + 0.1 * (random() - 0.5) : a * (2 * random() - 1);
-        const bytes = quantizeRow(t.type, row);
+        const bytes = repeated ? repeated[r % repeated.length] : randomRow();
         chunks.push(bytes);
         chunkBytes += bytes.length;
         if (chunkBytes > 1 << 22) {
