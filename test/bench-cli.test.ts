@@ -1,14 +1,14 @@
 // Smoke tests of the benchmark commands on tiny models (no timing assertions): each runs, prints
 // its table and writes JSON whose numbers are consistent with the workload.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { PROJECT_ROOT } from './helpers/shared.js';
+import { buildDist, CLI } from './helpers/dist.js';
 
-const cli = path.join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const cli = CLI;
 const dir = mkdtempSync(path.join(tmpdir(), 'pagedinfer-bench-'));
 
 function bench(args: string[]) {
@@ -18,7 +18,7 @@ function bench(args: string[]) {
 }
 
 describe('pagedinfer bench', () => {
-  beforeAll(() => execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' }));
+  beforeAll(buildDist);
 
   it('throughput: dummy weights, table with the roofline, JSON', () => {
     const file = path.join(dir, 'throughput.json');

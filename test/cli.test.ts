@@ -1,13 +1,13 @@
 // The command line as users run it: `pagedinfer generate` (streamed text, --json, token-id
 // prompts, seeds), `pagedinfer info`, and one-line errors with exit status 1.
-import { execFileSync, spawnSync } from 'node:child_process';
-import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { buildDist, CLI } from './helpers/dist.js';
 import { referenceCases } from './helpers/reference.js';
-import { HAVE_SHARED, PROJECT_ROOT, sharedPath } from './helpers/shared.js';
+import { HAVE_SHARED, sharedPath } from './helpers/shared.js';
 
-const cli = path.join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const cli = CLI;
 
 function run(args: string[]) {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, PAGEDINFER_BACKEND: 'cpu' } });
@@ -15,10 +15,7 @@ function run(args: string[]) {
 }
 
 describe('pagedinfer CLI', () => {
-  beforeAll(() => {
-    // The CLI runs from the compiled JavaScript: build it from the current sources.
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-  });
+  beforeAll(buildDist);
 
   it('generate streams a story from the built-in model', () => {
     const r = run(['generate', 'Once upon a time', '--max-tokens', '30', '--temperature', '0']);

@@ -1,14 +1,14 @@
 // `pagedinfer info` on the quantized GGUF fixtures: weight types per tensor class, parameter
 // count, context and memory, against what ../shared/models/MANIFEST.md says each file holds.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { describeModel } from '../lib/cli/info.js';
 import { readModelSource } from '../lib/load.js';
 import { BLOCK } from './helpers/dequantize.js';
-import { HAVE_SHARED, PROJECT_ROOT, sharedPath, sharedTitle } from './helpers/shared.js';
+import { HAVE_SHARED, sharedPath, sharedTitle } from './helpers/shared.js';
+import { buildDist, CLI } from './helpers/dist.js';
 
 interface Expected {
   parameters: number;
@@ -63,13 +63,10 @@ describe.skipIf(!HAVE_SHARED)(sharedTitle('pagedinfer info on quantized GGUF fil
   }
 
   describe('the command', () => {
-    beforeAll(() => {
-      // The CLI runs from the compiled JavaScript: build it from the current sources.
-      execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-    });
+    beforeAll(buildDist);
 
     it('prints the file type mix, parameters, context and memory of a Q4_K_M file', () => {
-      const r = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'cli', 'main.js'), 'info', sharedPath('models', 'gguf', 'qwen2-tiny-random-Q4_K_M.gguf')], {
+      const r = spawnSync(process.execPath, [CLI, 'info', sharedPath('models', 'gguf', 'qwen2-tiny-random-Q4_K_M.gguf')], {
         encoding: 'utf8',
         env: { ...process.env, PAGEDINFER_BACKEND: 'cpu' },
       });

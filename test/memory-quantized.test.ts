@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { PROJECT_ROOT } from './helpers/shared.js';
+import { buildDist } from './helpers/dist.js';
 import { shapeParameters, writeLlamaGguf, type SyntheticType } from '../lib/model/synthetic-gguf.js';
 
 const MiB = 2 ** 20;
@@ -27,8 +28,7 @@ describe.skipIf(process.platform !== 'linux')('resident memory of quantized mode
   const dir = mkdtempSync(path.join(tmpdir(), 'pagedinfer-mem-'));
   let f32Bytes = 0;
   beforeAll(() => {
-    // The probe runs the compiled library: build it from the current sources.
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+    buildDist();  // the probe runs the compiled library
     // Weight bytes of the same model in float32 (norms included).
     f32Bytes = shapeParameters('mem-30m') * 4;
   });

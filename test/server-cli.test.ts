@@ -1,16 +1,15 @@
 // `pagedinfer serve` as users run it: the built-in model on a free port, JSON log lines, the API
 // key from PAGEDINFER_API_KEY, a clean stop on SIGTERM, and one-line errors for bad options.
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { PROJECT_ROOT } from './helpers/shared.js';
+import { buildDist, CLI } from './helpers/dist.js';
 import { postJson, sseEvents, waitFor } from './helpers/server.js';
 
-const cli = path.join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const cli = CLI;
 const env = { ...process.env, PAGEDINFER_BACKEND: 'cpu' };
 
 interface Running {
@@ -39,10 +38,7 @@ async function serve(args: string[], extraEnv: Record<string, string> = {}): Pro
 }
 
 describe('pagedinfer serve', () => {
-  beforeAll(() => {
-    // The CLI runs from the compiled JavaScript: build it from the current sources.
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-  });
+  beforeAll(buildDist);
 
   it('serves the built-in model behind PAGEDINFER_API_KEY and stops cleanly on SIGTERM', async () => {
     const { child, url, logs } = await serve([], { PAGEDINFER_API_KEY: 'sk-cli' });
