@@ -36,6 +36,7 @@
         'native/core/quant.cpp',
         'native/core/mapped_file.cpp',
         'native/core/model.cpp',
+        'native/core/warmup.cpp',
         'native/core/sampler.cpp',
         'native/core/random_blocks.cpp',
         'native/cpu/thread_pool.cpp',

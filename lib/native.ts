@@ -141,6 +141,14 @@ export class NativeModelRunner implements ModelRunner {
       throw mapNativeError(e);
     }
   }
+  /** A step of each token-count and batch bucket (the CUDA backend's GEMM algorithm choice); nothing on the CPU. */
+  async warmup(maxTokens: number, maxSeqs: number): Promise<void> {
+    try {
+      await this.native.warmup(maxTokens, maxSeqs);
+    } catch (e) {
+      throw mapNativeError(e);
+    }
+  }
   async step(batch: StepBatch): Promise<StepResult> {
     try {
       return await this.native.step(batch);

@@ -24,6 +24,7 @@ const configArb = fc.record({
   blockSize: fc.constantFrom(1, 2, 4, 8),
   numBlocks: fc.integer({ min: 4, max: 32 }),
   maxNumBatchedTokens: fc.integer({ min: 1, max: 32 }),
+  maxPrefillTokensWhileDecoding: fc.integer({ min: 1, max: 32 }),
   maxNumSeqs: fc.integer({ min: 1, max: 6 }),
   prefixCaching: fc.boolean(),
   policy: fc.constantFrom('fcfs' as const, 'priority' as const),
@@ -38,9 +39,9 @@ class Driver {
   inFlight: BuiltStep | null = null;
   private nextId = 0;
 
-  constructor(readonly c: fc.RecordValue<{ blockSize: number; numBlocks: number; maxNumBatchedTokens: number; maxNumSeqs: number; prefixCaching: boolean; policy: 'fcfs' | 'priority' }>) {
+  constructor(readonly c: fc.RecordValue<{ blockSize: number; numBlocks: number; maxNumBatchedTokens: number; maxPrefillTokensWhileDecoding: number; maxNumSeqs: number; prefixCaching: boolean; policy: 'fcfs' | 'priority' }>) {
     this.kv = new KvCache(c.numBlocks, c.blockSize, c.prefixCaching);
-    this.scheduler = new Scheduler(this.kv, { maxNumSeqs: c.maxNumSeqs, maxNumBatchedTokens: c.maxNumBatchedTokens, maxModelLen: 1 << 20, policy: c.policy });
+    this.scheduler = new Scheduler(this.kv, { maxNumSeqs: c.maxNumSeqs, maxNumBatchedTokens: c.maxNumBatchedTokens, maxPrefillTokensWhileDecoding: c.maxPrefillTokensWhileDecoding, maxModelLen: 1 << 20, policy: c.policy });
     this.builder = new StepBuilder(c.blockSize);
     this.shadow = new ShadowKv(c.numBlocks, c.blockSize);
   }
@@ -140,5 +141,28 @@ describe('Scheduler + KvCache', () => {
       }),
       { numRuns: Number(process.env.FC_RUNS ?? 300) },
     );
+  });
+});
+
+describe('Scheduler prefill limit while decoding', () => {
+  const params = normalizeSamplingParams({ maxTokens: 4 }, { maxModelLen: 1 << 20, promptLength: 40, vocabSize: 4 });
+  const seq = (id: number, len: number) =>
+    createSequence({ seqId: id, requestId: `r${id}`, index: 0, promptTokenIds: new Int32Array(len), params, seed: 0n, forkSeeds: [], priority: 0, arrivalOrder: id, forkWidth: 1 });
+
+  it('takes the full token budget for prompts alone and the smaller one once a step carries decodes', () => {
+    const kv = new KvCache(64, 4, false);
+    const scheduler = new Scheduler(kv, { maxNumSeqs: 8, maxNumBatchedTokens: 32, maxPrefillTokensWhileDecoding: 6, maxModelLen: 1 << 20, policy: 'fcfs' });
+    const a = seq(0, 10), b = seq(1, 40);
+    scheduler.add(a);
+    scheduler.add(b);
+    // Step 1: no decodes yet: a's whole prompt and 22 tokens of b's.
+    const first = scheduler.schedule()!;
+    expect(first.scheduled.map((s) => s.numNewTokens)).toEqual([10, 22]);
+    for (const s of first.scheduled) scheduler.stepDone(s, true);
+    a.outputTokenIds.push(1);
+    // Step 2: a decodes, so b's prefill goes on in chunks of at most 6 tokens.
+    const second = scheduler.schedule()!;
+    expect(second.scheduled.map((s) => [s.seq.seqId, s.numNewTokens])).toEqual([[0, 1], [1, 6]]);
+    expect(second.numTokens).toBe(7);
   });
 });

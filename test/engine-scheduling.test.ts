@@ -35,6 +35,7 @@ const engineArb = fc.record({
   blockSize: fc.constantFrom(1, 2, 4, 16),
   numBlocks: fc.integer({ min: 2, max: 40 }),
   maxNumBatchedTokens: fc.integer({ min: 1, max: 64 }),
+  maxPrefillTokensWhileDecoding: fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }),
   maxNumSeqs: fc.integer({ min: 1, max: 8 }),
   enablePrefixCaching: fc.boolean(),
   schedulingPolicy: fc.constantFrom('fcfs' as const, 'priority' as const),

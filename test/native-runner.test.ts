@@ -28,6 +28,18 @@ describe('native model runner', () => {
     }
   });
 
+  it('warms up only after the KV cache exists, and refuses bad sizes', async () => {
+    const runner = await NativeModelRunner.create(loadDummySpec('tiny-llama'), { backend: 'cpu', loadFormat: 'dummy', dummyDType: 'F32' });
+    try {
+      await expect(runner.warmup(64, 4)).rejects.toThrow(/before the KV cache/);
+      runner.initKvCache(4, 16);
+      await expect(runner.warmup(0, 4)).rejects.toThrow(/sizes must be positive/);
+      await runner.warmup(64, 4); // a no-op on the CPU, which has no per-shape setup
+    } finally {
+      runner.close();
+    }
+  });
+
   it('refuses a malformed step batch with a clear error and keeps serving', async () => {
     const runner = await NativeModelRunner.create(loadDummySpec('tiny-llama'), { backend: 'cpu', loadFormat: 'dummy', dummyDType: 'F32' });
     try {

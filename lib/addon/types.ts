@@ -20,6 +20,7 @@ export interface NativeModelHandle {
   step(batch: StepBatch): Promise<StepResult>;
   describe(): string;
   measureCeilings(): Promise<DeviceCeilings>;
+  warmup(maxTokens: number, maxSeqs: number): Promise<void>;
   dispose(): void;
 }
 

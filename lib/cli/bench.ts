@@ -186,6 +186,7 @@ function serveArgs(o: ModelCliOptions): string[] {
   add('--block-size', o.blockSize);
   add('--max-num-seqs', o.maxNumSeqs);
   add('--max-num-batched-tokens', o.maxNumBatchedTokens);
+  add('--max-prefill-tokens-while-decoding', o.maxPrefillTokensWhileDecoding);
   add('--max-model-len', o.maxModelLen);
   if (!o.prefixCaching) args.push('--no-prefix-caching');
   return args;

@@ -31,6 +31,11 @@ export function addModelOptions(cmd: Command): Command {
     .option('--block-size <n>', 'tokens per KV block', parseInteger('--block-size', 1))
     .option('--max-num-seqs <n>', 'most sequences per step', parseInteger('--max-num-seqs', 1))
     .option('--max-num-batched-tokens <n>', 'token budget of one step', parseInteger('--max-num-batched-tokens', 1))
+    .option(
+      '--max-prefill-tokens-while-decoding <n>',
+      'prompt tokens a step may add while sequences decode (bounds inter-token latency)',
+      parseInteger('--max-prefill-tokens-while-decoding', 1),
+    )
     .option('--max-model-len <n>', 'longest prompt + output', parseInteger('--max-model-len', 1))
     .option('--no-prefix-caching', 'disable automatic prefix caching');
 }
@@ -45,6 +50,7 @@ export interface ModelCliOptions {
   blockSize?: number;
   maxNumSeqs?: number;
   maxNumBatchedTokens?: number;
+  maxPrefillTokensWhileDecoding?: number;
   maxModelLen?: number;
   prefixCaching: boolean;
 }
@@ -62,6 +68,7 @@ export function loadOptions(o: ModelCliOptions): LoadModelOptions {
     blockSize: o.blockSize,
     maxNumSeqs: o.maxNumSeqs,
     maxNumBatchedTokens: o.maxNumBatchedTokens,
+    maxPrefillTokensWhileDecoding: o.maxPrefillTokensWhileDecoding,
     maxModelLen: o.maxModelLen,
     enablePrefixCaching: o.prefixCaching,
   };

@@ -11,6 +11,7 @@ export interface ResolvedEngineOptions {
   kvCacheBytes: number;
   maxNumSeqs: number;
   maxNumBatchedTokens: number;
+  maxPrefillTokensWhileDecoding: number;
   maxModelLen: number;
   enablePrefixCaching: boolean;
   schedulingPolicy: SchedulingPolicy;
@@ -47,6 +48,10 @@ export function resolveEngineOptions(runner: ModelRunner, options: EngineOptions
       'maxModelLen',
     );
   const { maxNumSeqs, maxNumBatchedTokens } = resolveStepLimits(options);
+  const maxPrefillTokensWhileDecoding = Math.min(
+    maxNumBatchedTokens,
+    positiveInt('maxPrefillTokensWhileDecoding', options.maxPrefillTokensWhileDecoding, maxNumBatchedTokens),
+  );
   const policy = options.schedulingPolicy ?? 'fcfs';
   if (policy !== 'fcfs' && policy !== 'priority')
     throw new InvalidRequestError(`engine option schedulingPolicy must be 'fcfs' or 'priority', got ${JSON.stringify(policy)}`, 'schedulingPolicy');
@@ -73,6 +78,7 @@ export function resolveEngineOptions(runner: ModelRunner, options: EngineOptions
     kvCacheBytes: numBlocks * bytesPerBlock,
     maxNumSeqs,
     maxNumBatchedTokens,
+    maxPrefillTokensWhileDecoding,
     maxModelLen,
     enablePrefixCaching: options.enablePrefixCaching ?? true,
     schedulingPolicy: policy,

@@ -66,6 +66,7 @@ export class Engine {
     this.scheduler = new Scheduler(this.kv, {
       maxNumSeqs: options.maxNumSeqs,
       maxNumBatchedTokens: options.maxNumBatchedTokens,
+      maxPrefillTokensWhileDecoding: options.maxPrefillTokensWhileDecoding,
       maxModelLen: options.maxModelLen,
       policy: options.schedulingPolicy,
     });
@@ -80,6 +81,7 @@ export class Engine {
     runner.reserveWorkspace?.(limits.maxNumBatchedTokens, limits.maxNumSeqs);
     const resolved = resolveEngineOptions(runner, options);
     runner.initKvCache(resolved.numBlocks, resolved.blockSize);
+    await runner.warmup?.(resolved.maxNumBatchedTokens, resolved.maxNumSeqs);
     return new Engine(runner, tokenizer, resolved);
   }
 

@@ -15,6 +15,8 @@ export type SchedulingPolicy = 'fcfs' | 'priority';
 export interface SchedulerConfig {
   maxNumSeqs: number;
   maxNumBatchedTokens: number;
+  /** Prefill tokens a step may add when it also carries decodes (bounds the inter-token latency). */
+  maxPrefillTokensWhileDecoding: number;
   maxModelLen: number;
   policy: SchedulingPolicy;
 }
@@ -71,8 +73,11 @@ export class Scheduler {
     let budget = this.config.maxNumBatchedTokens;
     this.preemptedThisStep = false;
 
-    // Running sequences: decodes first so that a long prefill never stalls the streams.
+    // Running sequences: decodes first so that a long prefill never stalls the streams. A step
+    // that carries decodes takes at most maxPrefillTokensWhileDecoding prompt tokens besides:
+    // every stream waits for the whole step, so its length is their inter-token latency.
     for (const decodes of [true, false]) {
+      if (!decodes && plan.scheduled.length > 0) budget = Math.min(budget, this.config.maxPrefillTokensWhileDecoding);
       for (const seq of this.running.slice()) {
         if (budget === 0 || plan.scheduled.length >= this.config.maxNumSeqs) break;
         if (seq.status !== 'running' || planned.has(seq) || this.reachedEnd(seq)) continue;

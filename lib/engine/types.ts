@@ -14,6 +14,8 @@ export interface ModelRunner {
   initKvCache(numBlocks: number, blockSize: number): void;
   /** Optional: allocate the activations of the largest step before the KV cache is sized. */
   reserveWorkspace?(tokens: number, logitRows: number): void;
+  /** Optional: run a step of each size class once (after initKvCache), so no request pays for per-shape setup. */
+  warmup?(maxTokens: number, maxSeqs: number): Promise<void>;
   /** One step; one at a time. */
   step(batch: StepBatch): Promise<StepResult>;
   /** Which backend runs it ('cpu', 'cuda', ...): picks the default kvCacheFraction. Absent: treated as the CPU. */
@@ -31,6 +33,12 @@ export interface EngineOptions {
   maxNumSeqs?: number;
   /** Token budget of one step: decode tokens first, then chunked prefill (default 2048). */
   maxNumBatchedTokens?: number;
+  /**
+   * Prompt tokens a step may add while sequences decode in it (default: maxNumBatchedTokens).
+   * Every stream waits for the whole step, so a smaller value bounds the inter-token latency
+   * under load at the cost of slower prefill; `pagedinfer serve` sets it (see docs/server.md).
+   */
+  maxPrefillTokensWhileDecoding?: number;
   /** Longest prompt + output (default: the model's context). */
   maxModelLen?: number;
   /** Automatic prefix caching (default true). */

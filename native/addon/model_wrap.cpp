@@ -201,6 +201,18 @@ class CeilingsWorker : public PromiseWorker {
   DeviceCeilings ceilings_;
 };
 
+class WarmupWorker : public PromiseWorker {
+ public:
+  WarmupWorker(Napi::Env env, NativeModel* owner, int maxTokens, int maxSeqs)
+      : PromiseWorker(env, owner), maxTokens_(maxTokens), maxSeqs_(maxSeqs) {}
+
+ protected:
+  void Run() override { owner_->model()->warmup(maxTokens_, maxSeqs_); }
+
+ private:
+  int maxTokens_, maxSeqs_;
+};
+
 }  // namespace
 
 Napi::Function NativeModel::Init(Napi::Env env) {
@@ -216,6 +228,7 @@ Napi::Function NativeModel::Init(Napi::Env env) {
                          InstanceMethod("step", &NativeModel::Step),
                          InstanceMethod("describe", &NativeModel::Describe),
                          InstanceMethod("measureCeilings", &NativeModel::MeasureCeilings),
+                         InstanceMethod("warmup", &NativeModel::Warmup),
                          InstanceMethod("dispose", &NativeModel::Dispose),
                      });
 }
@@ -336,6 +349,17 @@ Napi::Value NativeModel::MeasureCeilings(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   requireIdle(env);
   auto* worker = new CeilingsWorker(env, this);
+  busy = true;
+  worker->Queue();
+  return worker->promise();
+}
+
+Napi::Value NativeModel::Warmup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  requireIdle(env);
+  if (!info[0].IsNumber() || !info[1].IsNumber())
+    throw toJsError(env, "ERR_INVALID_ARGUMENT", "warmup(maxTokens, maxSeqs): two numbers");
+  auto* worker = new WarmupWorker(env, this, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
   busy = true;
   worker->Queue();
   return worker->promise();

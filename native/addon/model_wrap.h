@@ -32,6 +32,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Step(const Napi::CallbackInfo& info);
   Napi::Value Describe(const Napi::CallbackInfo& info);
   Napi::Value MeasureCeilings(const Napi::CallbackInfo& info);
+  Napi::Value Warmup(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Model& requireIdle(Napi::Env env);
 

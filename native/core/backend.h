@@ -141,6 +141,11 @@ class Backend {
   virtual bool beginGraphCapture(int key) { (void)key; return false; }
   virtual void endGraphCapture(int key, bool ok) { (void)key; (void)ok; }
   virtual void invalidateGraphs() {}
+
+  // Whether Model::warmup should run a step of each size class before requests come: a backend
+  // with per-shape setup (a GEMM algorithm chosen per token-count bucket) says yes, so that no
+  // request's step pays for it.
+  virtual bool wantsWarmup() const { return false; }
 };
 
 }  // namespace pagedinfer

@@ -56,6 +56,12 @@ class Model {
   // size its cache from what the previous cache left over).
   size_t availableMemory() const;
 
+  // One logits-only step of each power-of-two token count up to maxTokens (one sequence) and of
+  // each power-of-two decode batch up to maxSeqs, when the backend wants it (warmup.cpp). Writes
+  // no KV slot; needs the KV cache (it reads block 0). `always`: even if the backend has no use
+  // for it (tests).
+  void warmup(int maxTokens, int maxSeqs, bool always = false);
+
   // Runs one step. `host` has been checked by the caller against the cache's size.
   void step(const StepView& host, StepOutput& out);
 

@@ -70,6 +70,8 @@ CudaBackend::CudaBackend(int device, Options options) : device_(device), options
   cuda::programmaticLaunchFlag() = ccMajor_ >= 9 && !(pdl && std::strcmp(pdl, "0") == 0);
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaEventCreateWithFlags(&stepEvent_, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventCreateWithFlags(&tilesEvent_, cudaEventDisableTiming));
+  profile_ = OpProfile::fromEnv();
   for (cudaEvent_t& e : stageEvents_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   for (cudaEvent_t& e : sampleEvents_) CUDA_CHECK(cudaEventCreate(&e));
   const cublaslt::Api& lt = cublaslt::api();
@@ -98,6 +100,8 @@ CudaBackend::~CudaBackend() {
   for (cudaEvent_t e : sampleEvents_)
     if (e) cudaEventDestroy(e);
   if (stepEvent_) cudaEventDestroy(stepEvent_);
+  if (tilesEvent_) cudaEventDestroy(tilesEvent_);
+  profile_.reset();
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -110,6 +114,16 @@ void CudaBackend::freeBuffers() {
 }
 
 void CudaBackend::activate() const { CUDA_CHECK(cudaSetDevice(device_)); }
+
+void CudaBackend::beginOp(const char* label) {
+  activate();
+  if (profile_ && !capturing_) profile_->mark(stream_, label);
+}
+
+void CudaBackend::beginOp(const std::string& label) {
+  activate();
+  if (profile_ && !capturing_) profile_->mark(stream_, label);
+}
 
 void CudaBackend::setProgrammaticLaunch(bool on) {
   cuda::programmaticLaunchFlag() = on && ccMajor_ >= 9;

@@ -15,6 +15,7 @@
 #include "../core/backend.h"
 #include "cublaslt_shim.h"
 #include "kernels.h"
+#include "op_profile.h"
 #include "sampling.h"
 
 namespace pagedinfer {
@@ -79,6 +80,7 @@ class CudaBackend : public Backend {
   bool beginGraphCapture(int key) override;
   void endGraphCapture(int key, bool ok) override;
   void invalidateGraphs() override;
+  bool wantsWarmup() const override { return lt_ != nullptr; }
 
   // --- measurement and tuning (the kernel benchmark) ---------------------------------------------
   enum class GemmPath { Auto, Gemv, CublasLt };
@@ -115,6 +117,7 @@ class CudaBackend : public Backend {
     cublaslt::MatmulDesc desc = nullptr;
     cublaslt::MatrixLayout a = nullptr, b = nullptr, d = nullptr;
     cublaslt::MatmulAlgo algo{};
+    bool borrowed = false;  // algo came from another size of its bucket
     ~GemmPlan();
   };
   struct GraphEntry {
@@ -123,6 +126,9 @@ class CudaBackend : public Backend {
   };
 
   void activate() const;
+  // activate() and, when profiling, an event before the op (op_profile.h).
+  void beginOp(const char* label);
+  void beginOp(const std::string& label);
   // Grows a buffer the step's kernels read (invalidating recorded graphs); throws while capturing.
   void ensureDevice(Buffer& b, size_t bytes);
   void ensurePinned(Buffer& b, size_t bytes);
@@ -130,6 +136,7 @@ class CudaBackend : public Backend {
   void stagedUpload(void* dst, const uint8_t* src, size_t rowBytes, int64_t rows, int kind, int64_t cols);
   void uploadRopeTable(const RopeShape& rope);
   void buildPrefillTiles(int group);
+  std::string profileKind(int bucket, int tokens) const;
   int decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim) const;
   void matmulDequantized(Tensor out, Tensor x, const Weight& w);
   bool gemvFor(int64_t T, DType dtype) const;
@@ -147,6 +154,7 @@ class CudaBackend : public Backend {
   void* lt_ = nullptr;  // cublaslt::Handle
   Buffer ltWorkspace_;
   std::map<std::string, std::unique_ptr<GemmPlan>> plans_;
+  std::map<std::string, cublaslt::MatmulAlgo> algos_;  // heuristic's choice per power-of-two token bucket
   GemmPath gemmPath_ = GemmPath::Auto;
   bool fuseDecode_ = true;
 
@@ -163,7 +171,7 @@ class CudaBackend : public Backend {
 
   // the step
   Buffer stepDevice_, stepPinned_, tableDevice_, tablePinned_, tilesDevice_, tilesPinned_, partials_, ropeTable_;
-  cudaEvent_t stepEvent_ = nullptr;
+  cudaEvent_t stepEvent_ = nullptr, tilesEvent_ = nullptr;
   StepView view_;
   int tableWidth_ = 0, tableRows_ = 0;
   int numDecode_ = 0, numPrefillTokens_ = 0, maxDecodeCtx_ = 0, numTiles_ = 0, tilesGroup_ = -1;
@@ -185,6 +193,8 @@ class CudaBackend : public Backend {
   std::map<int, GraphEntry> graphs_;
   uint64_t gen_ = 1;
   bool capturing_ = false;
+
+  std::unique_ptr<OpProfile> profile_;  // PAGEDINFER_OP_PROFILE
 };
 
 }  // namespace pagedinfer

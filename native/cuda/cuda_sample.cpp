@@ -59,7 +59,7 @@ void penaltyEntries(const SampleParams& p, std::vector<cuda::PenaltyEntry>& out)
 }  // namespace
 
 void CudaBackend::sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) {
-  activate();
+  beginOp("sample");
   const int rows = int(logits.rows), vocab = int(logits.cols);
   if (logits.dtype != DType::F32) throw InvalidArgumentError("sample: logits must be float32");
   if (s.returnLogits) {
@@ -69,6 +69,7 @@ void CudaBackend::sample(Tensor logits, const StepView& s, const StepView& host,
   const SamplingView* sv = host.sampling;
   if (!sv || rows == 0) {
     CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (profile_) profile_->endStep(stream_);
     return;
   }
   int maxTopN = 0;
@@ -142,6 +143,7 @@ void CudaBackend::sample(Tensor logits, const StepView& s, const StepView& host,
     out.tokens[size_t(r)] = res.token;
     out.logprobs[size_t(r)] = res.logprob;
   }
+  if (profile_) profile_->endStep(stream_);
 }
 
 }  // namespace pagedinfer

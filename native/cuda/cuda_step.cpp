@@ -37,6 +37,13 @@ const float* f32(const Weight& w) { return static_cast<const float*>(w.data); }
 
 }  // namespace
 
+// The op profile's grouping of steps: graph decodes by bucket, eager steps by kind and token count.
+std::string CudaBackend::profileKind(int bucket, int tokens) const {
+  if (bucket > 0) return "decode graph " + std::to_string(bucket);
+  const char* kind = numDecode_ > 0 ? (numPrefillTokens_ > 0 ? "mixed" : "decode eager") : "prefill";
+  return std::string(kind) + " <=" + std::to_string(nextPow2(std::max(tokens, 1))) + " tokens";
+}
+
 const StepView& CudaBackend::beginStep(const StepView& host) {
   activate();
   const int hostT = host.numTokens, hostS = host.numSeqs;
@@ -121,42 +128,43 @@ const StepView& CudaBackend::beginStep(const StepView& host) {
   decodeTokens_ = d + oDec;
   prefillTokens_ = d + oPre;
   tilesGroup_ = -1;
+  if (profile_) profile_->beginStep(stream_, profileKind(bucket, hostT));
   return view_;
 }
 
 void CudaBackend::copyBlocks(const StepView& s) {
-  activate();
+  beginOp("copy blocks");
   const int64_t blockElems = int64_t(kv_.blockSize) * kv_.numKvHeads * kv_.headDim;
   cuda::launchCopyBlocks(kvCache_, s.blockCopies, s.numBlockCopies, kv_.numLayers, kv_.numBlocks, blockElems, stream_);
 }
 
 void CudaBackend::embedding(Tensor out, const StepView& s, const Weight& table) {
-  activate();
+  beginOp("embedding");
   cuda::launchEmbedding(bfm(out), s.tokenIds, s.numTokens, table.data, table.dtype, table.cols, stream_);
 }
 
 void CudaBackend::rmsnorm(Tensor out, Tensor x, const Weight& w, float eps) {
-  activate();
+  beginOp("rmsnorm");
   cuda::launchRmsnorm(bfm(out), nullptr, bf(x), f32(w), int(x.rows), int(x.cols), eps, stream_);
 }
 
 void CudaBackend::addRmsnorm(Tensor out, Tensor residual, Tensor x, const Weight& w, float eps) {
-  activate();
+  beginOp("add + rmsnorm");
   cuda::launchRmsnorm(bfm(out), bfm(residual), bf(x), f32(w), int(x.rows), int(x.cols), eps, stream_);
 }
 
 void CudaBackend::headRmsnorm(Tensor x, int numHeads, int headDim, const Weight& w, float eps) {
-  activate();
+  beginOp("head rmsnorm");
   cuda::launchHeadRmsnorm(bfm(x), int(x.rows), numHeads, headDim, f32(w), eps, stream_);
 }
 
 void CudaBackend::swiglu(Tensor out, Tensor gate, Tensor up) {
-  activate();
+  beginOp("swiglu");
   cuda::launchSwiglu(bfm(out), bf(gate), bf(up), gate.rows * gate.cols, stream_);
 }
 
 void CudaBackend::finalNorm(Tensor out, Tensor residual, Tensor x, const StepView& s, const Weight& w, float eps) {
-  activate();
+  beginOp("final norm");
   cuda::launchFinalNorm(bfm(out), bf(residual), bf(x), s.logitRows, s.numLogitRows, int(x.cols), f32(w), eps, stream_);
 }
 
@@ -172,7 +180,7 @@ void CudaBackend::uploadRopeTable(const RopeShape& rope) {
 }
 
 void CudaBackend::ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView& s, int layer, const RopeShape& rope) {
-  activate();
+  beginOp("rope + cache write");
   const cuda::KvLayer l = kvLayer(layer);
   if (rope.headDim != l.headDim || rope.numKvHeads != l.numKvHeads)
     throw InvalidArgumentError("ropeAndCacheWrite: head shape differs from the KV cache's");
@@ -195,9 +203,12 @@ void CudaBackend::buildPrefillTiles(int group) {
   numTiles_ = int(tiles.size() / 4);
   ensureDevice(tilesDevice_, std::max<size_t>(tiles.size(), 4) * 4);
   ensurePinned(tilesPinned_, std::max<size_t>(tiles.size(), 4) * 4);
-  CUDA_CHECK(cudaStreamSynchronize(stream_));  // the pinned tiles of an earlier step are no longer in flight
+  // Waits only for the previous tiles' copy to leave the pinned buffer (early in the previous
+  // step), not for the whole stream: a sync here would drain the GPU before every prefill step.
+  CUDA_CHECK(cudaEventSynchronize(tilesEvent_));
   std::memcpy(tilesPinned_.ptr, tiles.data(), tiles.size() * 4);
   CUDA_CHECK(cudaMemcpyAsync(tilesDevice_.ptr, tilesPinned_.ptr, tiles.size() * 4, cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaEventRecord(tilesEvent_, stream_));
   tilesGroup_ = group;
 }
 
@@ -216,7 +227,7 @@ int CudaBackend::decodePartitionFor(int items, int maxCtx, int numKvHeads, int h
 }
 
 void CudaBackend::pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) {
-  activate();
+  beginOp("attention");
   cuda::AttentionArgs args;
   args.out = bfm(out);
   args.q = bf(q);
@@ -249,6 +260,7 @@ void CudaBackend::pagedAttention(Tensor out, Tensor q, const StepView& s, int la
     }
   }
   if (numPrefillTokens_ > 0) {
+    if (numDecode_ > 0) beginOp("attention (prefill part)");
     if (cuda::prefillKernelSupports(a.headDim, group)) {
       buildPrefillTiles(group);
       cuda::launchPagedPrefill(args, static_cast<const int32_t*>(tilesDevice_.ptr), numTiles_, stream_);
@@ -264,7 +276,7 @@ bool CudaBackend::replayGraph(int key) {
   if (!options_.graphs) return false;
   auto it = graphs_.find(key);
   if (it == graphs_.end() || !it->second.exec || it->second.gen != gen_) return false;
-  activate();
+  beginOp("graph replay");
   CUDA_CHECK(cudaGraphLaunch(it->second.exec, stream_));
   return true;
 }

@@ -7,6 +7,7 @@
 // matmulMany (q/k/v) and matmulSwiglu (gate/up + SwiGLU) are one GEMV launch each at decode sizes
 // (gemv_dense.cu) and separate GEMMs above.
 #include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "../core/errors.h"
@@ -25,53 +26,124 @@ CudaBackend::GemmPlan::~GemmPlan() {
   if (desc) lt.matmulDescDestroy(desc);
 }
 
+namespace {
+
+// Index of the candidate with the shortest median of three timed runs (after one untimed run);
+// candidates that fail to run are skipped (0 if all do).
+template <typename Run>
+int fastestCandidate(const cublaslt::HeuristicResult* results, int found, Run run, cudaStream_t stream) {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess) return 0;
+  int best = 0;
+  float bestMs = 0;
+  for (int i = 0; i < found; i++) {
+    if (run(results[i].algo) != cublaslt::kSuccess) continue;
+    float times[3] = {};
+    bool ok = true;
+    for (float& t : times) {
+      ok = ok && cudaEventRecord(start, stream) == cudaSuccess && run(results[i].algo) == cublaslt::kSuccess &&
+           cudaEventRecord(stop, stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess &&
+           cudaEventElapsedTime(&t, start, stop) == cudaSuccess;
+    }
+    if (!ok) continue;
+    std::sort(times, times + 3);
+    if (bestMs == 0 || times[1] < bestMs) best = i, bestMs = times[1];
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaGetLastError();
+  return best;
+}
+
+}  // namespace
+
+// An algorithm chosen for a token count serves its power-of-two bucket: asking cuBLASLt's heuristic
+// took 3.3 ms per new shape on the H100 (docs/engine-benchmark.md), and prefill and mixed steps
+// bring a new token count almost every step (five shapes a step on a Llama layer stack).
 bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* x, int64_t T, int64_t K, const void* w,
                              int64_t N) {
   if (!lt_) return false;
   const cublaslt::Api& lt = cublaslt::api();
-  const std::string key = std::to_string(T) + "x" + std::to_string(N) + "x" + std::to_string(K) + "/" +
-                          std::to_string(ldOut) + (outF32 ? "f" : "b");
+  const std::string shape = "x" + std::to_string(N) + "x" + std::to_string(K) + "/" + std::to_string(ldOut) + (outF32 ? "f" : "b");
+  const std::string key = std::to_string(T) + shape;
+  int64_t bucket = 1;
+  while (bucket < T) bucket <<= 1;
+  const std::string bucketKey = std::to_string(bucket) + shape;
   // Prefill token counts change every step: keep the cache bounded (a plan is cheap to rebuild).
   if (plans_.size() > 512 && !plans_.count(key)) plans_.clear();
   std::unique_ptr<GemmPlan>& slot = plans_[key];
+  const float alpha = 1.0f, beta = 0.0f;
+  auto run = [&](const GemmPlan& p, const cublaslt::MatmulAlgo& algo) {
+    return lt.matmul(static_cast<cublaslt::Handle>(lt_), p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &algo,
+                     ltWorkspace_.ptr, ltWorkspace_.bytes, stream_);
+  };
+  // The heuristic's first choice is often not the fastest for skinny or odd shapes: outside graph
+  // capture, its candidates run on the real operands (beta = 0, so the last run's output stands)
+  // and the fastest is kept.
+  auto choose = [&](GemmPlan& p) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const uint64_t workspace = ltWorkspace_.bytes;
+    cublaslt::Preference pref = nullptr;
+    bool ok = lt.preferenceCreate(&pref) == cublaslt::kSuccess &&
+              lt.preferenceSetAttribute(pref, cublaslt::kPrefMaxWorkspace, &workspace, sizeof(workspace)) == cublaslt::kSuccess;
+    constexpr int kCandidates = 8;
+    cublaslt::HeuristicResult results[kCandidates] = {};
+    int found = 0;
+    ok = ok &&
+         lt.algoGetHeuristic(static_cast<cublaslt::Handle>(lt_), p.desc, p.a, p.b, p.d, p.d, pref, kCandidates, results,
+                             &found) == cublaslt::kSuccess &&
+         found > 0;
+    if (pref) lt.preferenceDestroy(pref);
+    if (ok) p.algo = results[0].algo;
+    if (ok && found > 1 && !capturing_) {
+      auto runCandidate = [&](const cublaslt::MatmulAlgo& a) { return run(p, a); };
+      p.algo = results[fastestCandidate(results, found, runCandidate, stream_)].algo;
+    }
+    if (profile_)
+      profile_->addHostTime("cuBLASLt heuristic + tuning",
+                            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    return ok;
+  };
   if (!slot) {
     slot = std::make_unique<GemmPlan>();
     GemmPlan& p = *slot;
     const int transA = cublaslt::kOpT, transB = cublaslt::kOpN;
-    const uint64_t workspace = ltWorkspace_.bytes;
-    cublaslt::Preference pref = nullptr;
-    bool ok = lt.matmulDescCreate(&p.desc, cublaslt::kComputeF32, cublaslt::kDataF32) == cublaslt::kSuccess &&
-              lt.matmulDescSetAttribute(p.desc, cublaslt::kDescTransA, &transA, sizeof(transA)) == cublaslt::kSuccess &&
-              lt.matmulDescSetAttribute(p.desc, cublaslt::kDescTransB, &transB, sizeof(transB)) == cublaslt::kSuccess &&
-              lt.matrixLayoutCreate(&p.a, cublaslt::kDataBF16, uint64_t(K), uint64_t(N), K) == cublaslt::kSuccess &&
-              lt.matrixLayoutCreate(&p.b, cublaslt::kDataBF16, uint64_t(K), uint64_t(T), K) == cublaslt::kSuccess &&
-              lt.matrixLayoutCreate(&p.d, outF32 ? cublaslt::kDataF32 : cublaslt::kDataBF16, uint64_t(N), uint64_t(T),
-                                    ldOut) == cublaslt::kSuccess &&
-              lt.preferenceCreate(&pref) == cublaslt::kSuccess &&
-              lt.preferenceSetAttribute(pref, cublaslt::kPrefMaxWorkspace, &workspace, sizeof(workspace)) ==
-                  cublaslt::kSuccess;
-    if (ok) {
-      cublaslt::HeuristicResult result{};
-      int found = 0;
-      ok = lt.algoGetHeuristic(static_cast<cublaslt::Handle>(lt_), p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found) ==
-               cublaslt::kSuccess &&
-           found > 0;
-      if (ok) p.algo = result.algo;
+    p.ok = lt.matmulDescCreate(&p.desc, cublaslt::kComputeF32, cublaslt::kDataF32) == cublaslt::kSuccess &&
+           lt.matmulDescSetAttribute(p.desc, cublaslt::kDescTransA, &transA, sizeof(transA)) == cublaslt::kSuccess &&
+           lt.matmulDescSetAttribute(p.desc, cublaslt::kDescTransB, &transB, sizeof(transB)) == cublaslt::kSuccess &&
+           lt.matrixLayoutCreate(&p.a, cublaslt::kDataBF16, uint64_t(K), uint64_t(N), K) == cublaslt::kSuccess &&
+           lt.matrixLayoutCreate(&p.b, cublaslt::kDataBF16, uint64_t(K), uint64_t(T), K) == cublaslt::kSuccess &&
+           lt.matrixLayoutCreate(&p.d, outF32 ? cublaslt::kDataF32 : cublaslt::kDataBF16, uint64_t(N), uint64_t(T), ldOut) ==
+               cublaslt::kSuccess;
+    if (p.ok) {
+      auto known = algos_.find(bucketKey);
+      if (known != algos_.end()) {
+        p.algo = known->second;
+        p.borrowed = true;
+      } else {
+        p.ok = choose(p);
+        if (p.ok) algos_[bucketKey] = p.algo;
+      }
     }
-    if (pref) lt.preferenceDestroy(pref);
-    p.ok = ok;
   }
   GemmPlan& p = *slot;
   if (!p.ok) return false;
-  const float alpha = 1.0f, beta = 0.0f;
-  const cublaslt::Status st = lt.matmul(static_cast<cublaslt::Handle>(lt_), p.desc, &alpha, w, p.a, x, p.b, &beta, out,
-                                        p.d, out, p.d, &p.algo, ltWorkspace_.ptr, ltWorkspace_.bytes, stream_);
+  cublaslt::Status st = run(p, p.algo);
+  if (st != cublaslt::kSuccess && p.borrowed) {  // the bucket's algorithm does not fit this size: choose for it
+    p.borrowed = false;
+    if (!choose(p)) {
+      p.ok = false;
+      return false;
+    }
+    st = run(p, p.algo);
+  }
   if (st != cublaslt::kSuccess) throw DeviceError("cuBLASLt matmul failed (status " + std::to_string(st) + ") for " + key);
   return true;
 }
 
 void CudaBackend::matmul(Tensor out, Tensor x, const Weight& w, const Weight* bias) {
-  activate();
+  if (profile_) beginOp("matmul " + std::to_string(w.rows) + "x" + std::to_string(w.cols));
+  else activate();
   const int64_t T = x.rows, K = x.cols, N = w.rows;
   if (x.dtype != DType::BF16 || (out.dtype != DType::BF16 && out.dtype != DType::F32))
     throw InvalidArgumentError("matmul: the CUDA backend takes bf16 inputs and bf16 or float outputs");
@@ -128,7 +200,7 @@ void CudaBackend::matmulMany(int n, const Tensor* outs, Tensor x, const Weight* 
     Backend::matmulMany(n, outs, x, ws, biases);
     return;
   }
-  activate();
+  beginOp("gemv q/k/v (fused)");
   cuda::GemvSegments segs;
   for (int i = 0; i < n; i++)
     segs.s[i] = cuda::GemvSegment{ws[i]->data, outs[i].data,
@@ -148,7 +220,7 @@ void CudaBackend::matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const W
     Backend::matmulSwiglu(out, x, gate, up, upScratch);
     return;
   }
-  activate();
+  beginOp("gemv gate/up + swiglu (fused)");
   cuda::launchGemvSwiglu(static_cast<uint16_t*>(out.data), out.cols, static_cast<const uint16_t*>(x.data), int(x.rows),
                          x.cols, gate.data, up.data, gate.dtype, gate.rows, stream_);
 }

@@ -39,7 +39,8 @@ case "${1:-tests}" in
     bash scripts/gpu/bench-8b.sh "$out" || status=1
     ;;
   explore)
-    bash scripts/gpu/explore-engine.sh "$out" "${2:-25}" || status=1
+    ./build/pagedinfer_kernel_tests --backend cuda 2>&1 | tee "$out/kernel-tests.log" | tail -5 || status=1
+    bash scripts/gpu/explore-engine.sh "$out" "${2:-37}" || status=1
     ;;
   *) echo "usage: run.sh tests|bench"; exit 2 ;;
 esac
