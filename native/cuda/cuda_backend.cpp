@@ -72,6 +72,8 @@ CudaBackend::CudaBackend(int device, Options options) : device_(device), options
   CUDA_CHECK(cudaEventCreateWithFlags(&stepEvent_, cudaEventDisableTiming));
   CUDA_CHECK(cudaEventCreateWithFlags(&tilesEvent_, cudaEventDisableTiming));
   profile_ = OpProfile::fromEnv();
+  const char* tuning = std::getenv("PAGEDINFER_GEMM_TUNING");
+  tuneGemms_ = !(tuning && std::strcmp(tuning, "0") == 0);
   for (cudaEvent_t& e : stageEvents_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   for (cudaEvent_t& e : sampleEvents_) CUDA_CHECK(cudaEventCreate(&e));
   const cublaslt::Api& lt = cublaslt::api();

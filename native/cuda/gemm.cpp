@@ -28,6 +28,8 @@ CudaBackend::GemmPlan::~GemmPlan() {
 
 namespace {
 
+constexpr int64_t kTunedBucketMax = 512;
+
 // Index of the candidate with the shortest median of three timed runs (after one untimed run);
 // candidates that fail to run are skipped (0 if all do).
 template <typename Run>
@@ -78,8 +80,10 @@ bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* 
                      ltWorkspace_.ptr, ltWorkspace_.bytes, stream_);
   };
   // The heuristic's first choice is often not the fastest for skinny or odd shapes: outside graph
-  // capture, its candidates run on the real operands (beta = 0, so the last run's output stands)
-  // and the fastest is kept.
+  // capture, up to kTunedBucketMax tokens (above it the first choice ran at 93-95% of the GEMM
+  // ceiling on the H100, and timing the candidates of big shapes costs most of a second), its
+  // candidates run on the real operands (beta = 0, so the last run's output stands) and the
+  // fastest is kept. PAGEDINFER_GEMM_TUNING=0 keeps the first choice.
   auto choose = [&](GemmPlan& p) {
     const auto t0 = std::chrono::steady_clock::now();
     const uint64_t workspace = ltWorkspace_.bytes;
@@ -95,7 +99,7 @@ bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* 
          found > 0;
     if (pref) lt.preferenceDestroy(pref);
     if (ok) p.algo = results[0].algo;
-    if (ok && found > 1 && !capturing_) {
+    if (ok && found > 1 && !capturing_ && tuneGemms_ && bucket <= kTunedBucketMax) {
       auto runCandidate = [&](const cublaslt::MatmulAlgo& a) { return run(p, a); };
       p.algo = results[fastestCandidate(results, found, runCandidate, stream_)].algo;
     }
