@@ -40,6 +40,8 @@ export interface ModelInfo {
   device: string;
   parameters: number;
   kvCache: { blocks: number; blockSize: number; bytesPerBlock: number };
+  /** What one step may carry (the engine's resolved limits). */
+  steps: { maxNumSeqs: number; maxNumBatchedTokens: number; maxPrefillTokensWhileDecoding: number };
 }
 
 export class LLM {
@@ -77,6 +79,11 @@ export class LLM {
       device: this.runner.describe(),
       parameters: countParameters(this.spec),
       kvCache: { blocks: stats.numBlocks, blockSize: this.blockSize, bytesPerBlock: this.runner.kvCacheBytesPerBlock(this.blockSize) },
+      steps: {
+        maxNumSeqs: this.engine.options.maxNumSeqs,
+        maxNumBatchedTokens: this.engine.options.maxNumBatchedTokens,
+        maxPrefillTokensWhileDecoding: this.engine.options.maxPrefillTokensWhileDecoding,
+      },
     };
   }
 

@@ -87,6 +87,22 @@ describe('Engine admission', () => {
     await expect(Engine.create(cpu, null, { kvCacheFraction: 1.5 })).rejects.toThrow(/kvCacheFraction must be in/);
   });
 
+  it('takes larger steps by default on a GPU, and caps prefill while decoding only when asked', async () => {
+    const limits = async (runner: ContextHashRunner, options: EngineOptions) => {
+      const engine = await Engine.create(runner, null, options);
+      await engine.shutdown();
+      const { maxNumSeqs, maxNumBatchedTokens, maxPrefillTokensWhileDecoding } = engine.options;
+      return [maxNumSeqs, maxNumBatchedTokens, maxPrefillTokensWhileDecoding];
+    };
+    const cpu = new ContextHashRunner({ vocabSize: VOCAB });
+    const gpu = Object.assign(new ContextHashRunner({ vocabSize: VOCAB }), { backend: { name: 'cuda' } });
+    expect(await limits(cpu, {})).toEqual([256, 2048, 2048]);
+    expect(await limits(gpu, {})).toEqual([512, 8192, 8192]);
+    expect(await limits(gpu, { maxNumBatchedTokens: 1024, maxPrefillTokensWhileDecoding: 384 })).toEqual([512, 1024, 384]);
+    expect(await limits(cpu, { maxNumBatchedTokens: 256, maxPrefillTokensWhileDecoding: 384 })).toEqual([256, 256, 256]);
+    await expect(Engine.create(cpu, null, { maxPrefillTokensWhileDecoding: 0 })).rejects.toThrow(/maxPrefillTokensWhileDecoding must be a positive integer/);
+  });
+
   it('refuses a budget that holds no block, and a maxModelLen beyond the model', async () => {
     const runner = new ContextHashRunner({ vocabSize: VOCAB, maxContext: 128 });
     await expect(Engine.create(runner, null, { kvCacheBytes: 10, blockSize: 16 })).rejects.toThrow(CapacityError);

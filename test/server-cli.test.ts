@@ -43,7 +43,8 @@ describe('pagedinfer serve', () => {
   it('serves the built-in model behind PAGEDINFER_API_KEY and stops cleanly on SIGTERM', async () => {
     const { child, url, logs } = await serve([], { PAGEDINFER_API_KEY: 'sk-cli' });
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(logs.find((l) => l.msg === 'model loaded')).toMatchObject({ model: 'stories260K', backend: 'cpu', level: 30 });
+    // A server caps the prefill of steps that carry decodes unless told otherwise (docs/server.md).
+    expect(logs.find((l) => l.msg === 'model loaded')).toMatchObject({ model: 'stories260K', backend: 'cpu', level: 30, maxPrefillTokensWhileDecoding: 384 });
     expect((await fetch(`${url}/health`)).status).toBe(200);
     expect((await fetch(`${url}/v1/models`)).status).toBe(401);
     const models = await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer sk-cli' } }).then((r) => r.json());

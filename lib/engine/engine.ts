@@ -77,7 +77,7 @@ export class Engine {
   /** Sizes the KV cache from the memory budget, allocates it, and starts the step loop. */
   static async create(runner: ModelRunner, tokenizer: Tokenizer | null, options: EngineOptions = {}): Promise<Engine> {
     // The largest step's activations first, so the KV cache is sized from what is left after them.
-    const limits = resolveStepLimits(options);
+    const limits = resolveStepLimits(runner, options);
     runner.reserveWorkspace?.(limits.maxNumBatchedTokens, limits.maxNumSeqs);
     const resolved = resolveEngineOptions(runner, options);
     runner.initKvCache(resolved.numBlocks, resolved.blockSize);

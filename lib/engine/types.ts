@@ -29,9 +29,9 @@ export interface EngineOptions {
   kvCacheBytes?: number;
   /** Fraction of available memory for the KV cache when kvCacheBytes is not given (default 0.9 on GPUs, 0.25 on the CPU). */
   kvCacheFraction?: number;
-  /** Most sequences in one step (default 256). */
+  /** Most sequences in one step (default 512 on a GPU, 256 on the CPU). */
   maxNumSeqs?: number;
-  /** Token budget of one step: decode tokens first, then chunked prefill (default 2048). */
+  /** Token budget of one step: decode tokens first, then chunked prefill (default 8192 on a GPU, 2048 on the CPU). */
   maxNumBatchedTokens?: number;
   /**
    * Prompt tokens a step may add while sequences decode in it (default: maxNumBatchedTokens).
