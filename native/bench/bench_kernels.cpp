@@ -9,6 +9,7 @@
 #include <random>
 
 #include "bench.h"
+#include "core/host_step.h"
 #include "core/quant.h"
 #include "cuda/cuda_check.h"
 #include "cuda/kernels.h"
@@ -16,26 +17,6 @@
 namespace pagedinfer::bench {
 
 namespace {
-
-struct HostStep {
-  std::vector<int32_t> tokenIds, positions, queryStart, seqLens, blockTable, slotMapping, logitRows;
-  int maxBlocksPerSeq = 0;
-  StepView view() {
-    StepView v;
-    v.numTokens = int(tokenIds.size());
-    v.numSeqs = int(seqLens.size());
-    v.maxBlocksPerSeq = maxBlocksPerSeq;
-    v.numLogitRows = int(logitRows.size());
-    v.tokenIds = tokenIds.data();
-    v.positions = positions.data();
-    v.queryStart = queryStart.data();
-    v.seqLens = seqLens.data();
-    v.blockTable = blockTable.data();
-    v.slotMapping = slotMapping.data();
-    v.logitRows = logitRows.data();
-    return v;
-  }
-};
 
 // `seqs` sequences of context ctx, the last `fresh` tokens of each new this step, blocks shuffled.
 HostStep attentionStep(int seqs, int ctx, int fresh, int blockSize, int numBlocks, uint64_t seed) {
@@ -46,16 +27,10 @@ HostStep attentionStep(int seqs, int ctx, int fresh, int blockSize, int numBlock
   std::mt19937_64 rng(seed);
   std::shuffle(blocks.begin(), blocks.end(), rng);
   s.maxBlocksPerSeq = perSeq;
-  s.queryStart.push_back(0);
+  const std::vector<int32_t> slots(size_t(fresh), -1);
   for (int q = 0; q < seqs; q++) {
-    for (int b = 0; b < perSeq; b++) s.blockTable.push_back(blocks[size_t(q * perSeq + b)]);
-    for (int t = ctx - fresh; t < ctx; t++) {
-      s.tokenIds.push_back(0);
-      s.positions.push_back(t);
-      s.slotMapping.push_back(-1);
-    }
-    s.queryStart.push_back(int32_t(s.tokenIds.size()));
-    s.seqLens.push_back(ctx);
+    const std::vector<int32_t> table(blocks.begin() + q * perSeq, blocks.begin() + (q + 1) * perSeq);
+    s.addSequence(ctx - fresh, ctx, 0, table, slots, false);
   }
   return s;
 }

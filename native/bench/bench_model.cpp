@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "bench.h"
+#include "core/host_step.h"
 #include "core/model.h"
 
 namespace pagedinfer::bench {
@@ -31,25 +32,13 @@ ModelConfig llama3_8b() {
 }
 
 struct Batch {
-  std::vector<int32_t> tokenIds, positions, queryStart{0}, seqLens, blockTable, slotMapping, logitRows;
+  HostStep step;
   std::vector<float> temperature, topP, minP, rep, presence, frequency;
   std::vector<int32_t> topK, outputIndex, numLogprobs, offsets{0}, promptLens;
   std::vector<uint32_t> seeds;
   SamplingView sv;
-  int width = 0;
   StepView view() {
-    StepView v;
-    v.numTokens = int(tokenIds.size());
-    v.numSeqs = int(seqLens.size());
-    v.maxBlocksPerSeq = width;
-    v.numLogitRows = int(logitRows.size());
-    v.tokenIds = tokenIds.data();
-    v.positions = positions.data();
-    v.queryStart = queryStart.data();
-    v.seqLens = seqLens.data();
-    v.blockTable = blockTable.data();
-    v.slotMapping = slotMapping.data();
-    v.logitRows = logitRows.data();
+    StepView v = step.view();
     sv = SamplingView{temperature.data(), topK.data(), topP.data(), minP.data(), rep.data(), presence.data(),
                       frequency.data(), seeds.data(), outputIndex.data(), numLogprobs.data(), nullptr, offsets.data(),
                       promptLens.data(), 0};
@@ -60,15 +49,11 @@ struct Batch {
 
 // Sequence s owns blocks [s * width, (s + 1) * width); its tokens [from, to) are new this step.
 void addSeq(Batch& b, int s, int from, int to, int width, int blockSize, int token) {
-  for (int p = from; p < to; p++) {
-    b.tokenIds.push_back(token);
-    b.positions.push_back(p);
-    b.slotMapping.push_back((s * width + p / blockSize) * blockSize + p % blockSize);
-  }
-  b.queryStart.push_back(int32_t(b.tokenIds.size()));
-  b.seqLens.push_back(to);
-  for (int i = 0; i < width; i++) b.blockTable.push_back(s * width + i);
-  b.logitRows.push_back(int32_t(b.tokenIds.size()) - 1);
+  std::vector<int32_t> table(static_cast<size_t>(width)), slots;
+  for (int i = 0; i < width; i++) table[size_t(i)] = s * width + i;
+  for (int p = from; p < to; p++) slots.push_back((s * width + p / blockSize) * blockSize + p % blockSize);
+  b.step.maxBlocksPerSeq = width;
+  b.step.addSequence(from, to, token, table, slots, true);
   b.temperature.push_back(0.0f);  // greedy
   b.topK.push_back(0);
   b.topP.push_back(1.0f);
@@ -82,7 +67,6 @@ void addSeq(Batch& b, int s, int from, int to, int width, int blockSize, int tok
   b.promptLens.push_back(0);
   b.seeds.push_back(uint32_t(s));
   b.seeds.push_back(0);
-  b.width = width;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "host_step.h"
 #include "model.h"
 
 namespace pagedinfer {
@@ -13,40 +14,13 @@ namespace pagedinfer {
 namespace {
 
 // n sequences of `tokens` tokens each, all reading KV block 0, writing no slot.
-struct SyntheticStep {
-  std::vector<int32_t> tokenIds, positions, queryStart{0}, seqLens, blockTable, slotMapping, logitRows;
-  int width = 1;
-
-  SyntheticStep(int n, int tokens, int blockSize) : width((tokens + blockSize - 1) / blockSize) {
-    for (int s = 0; s < n; s++) {
-      for (int p = 0; p < tokens; p++) {
-        tokenIds.push_back(0);
-        positions.push_back(p);
-        slotMapping.push_back(-1);
-      }
-      queryStart.push_back(int32_t(tokenIds.size()));
-      seqLens.push_back(tokens);
-      blockTable.insert(blockTable.end(), size_t(width), 0);
-      logitRows.push_back(int32_t(tokenIds.size()) - 1);
-    }
-  }
-
-  StepView view() const {
-    StepView v;
-    v.numTokens = int(tokenIds.size());
-    v.numSeqs = int(seqLens.size());
-    v.maxBlocksPerSeq = width;
-    v.numLogitRows = int(logitRows.size());
-    v.tokenIds = tokenIds.data();
-    v.positions = positions.data();
-    v.queryStart = queryStart.data();
-    v.seqLens = seqLens.data();
-    v.blockTable = blockTable.data();
-    v.slotMapping = slotMapping.data();
-    v.logitRows = logitRows.data();
-    return v;
-  }
-};
+HostStep syntheticStep(int n, int tokens, int blockSize) {
+  HostStep step;
+  step.maxBlocksPerSeq = (tokens + blockSize - 1) / blockSize;
+  const std::vector<int32_t> table(size_t(step.maxBlocksPerSeq), 0), slots(size_t(tokens), -1);
+  for (int s = 0; s < n; s++) step.addSequence(0, tokens, 0, table, slots, true);
+  return step;
+}
 
 std::vector<int> powersOfTwoUpTo(int limit) {
   std::vector<int> sizes;
@@ -65,10 +39,10 @@ void Model::warmup(int maxTokens, int maxSeqs, bool always) {
   // Prefill-shaped steps: every matrix at every token bucket (mixed steps have the same shapes).
   for (int tokens : powersOfTwoUpTo(maxTokens)) {
     if (tokens < 2) continue;
-    step(SyntheticStep(1, tokens, kv_.blockSize).view(), out);
+    step(syntheticStep(1, tokens, kv_.blockSize).view(), out);
   }
   // Decode-shaped steps: the output projection at every logit-row bucket.
-  for (int n : powersOfTwoUpTo(std::min(maxSeqs, maxTokens))) step(SyntheticStep(n, 1, kv_.blockSize).view(), out);
+  for (int n : powersOfTwoUpTo(std::min(maxSeqs, maxTokens))) step(syntheticStep(n, 1, kv_.blockSize).view(), out);
 }
 
 }  // namespace pagedinfer

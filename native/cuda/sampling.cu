@@ -171,6 +171,13 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
     for (int c0 = 0; c0 < vocab; c0 += kChunk) {
       const int theta = sc.theta;
       const int c1 = min(vocab, c0 + kChunk);
+      // binOf(x, hiRef) <= theta without the bin: the clamped (hiRef - x) * 32 truncates to at
+      // most theta iff it is below theta + 1 (every value is in the last bin's range when theta
+      // is the last bin). The read is instruction-bound (docs/cuda-kernels.md S3), so the tail
+      // mass is summed in float per chunk (at most 64 values a thread) and in double across.
+      const bool everyBin = theta == kBins - 1;
+      const float thetaEnd = float(theta + 1);
+      float belowChunk = 0.0f;
       forEachLogit<kThreads>(lg + c0, c1 - c0, [&](int j, float l) {
         const int i = c0 + j;
         rawUpdate(l);
@@ -178,14 +185,15 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
         if (x != x) return;
         valid++;
         top = fmaxf(top, x);
-        if (binOf(x, hiRef) <= theta) {
+        if (everyBin || (hiRef - x) * kBinScale < thetaEnd) {
           const int slot = atomicAdd(&sc.buffered, 1);
           if (slot < kCap) cand[slot] = orderKey(x, i);
           else sc.overflow = 1;
         } else {
-          below += __expf(x - hiRef);  // below the threshold bin: x < hiRef
+          belowChunk += __expf(x - hiRef);  // below the threshold bin: x < hiRef
         }
       });
+      below += double(belowChunk);
       __syncthreads();
       if (sc.buffered > kCap / 2 && !sc.overflow) {  // raise the threshold: keep about a quarter
         const int n = sc.buffered;
