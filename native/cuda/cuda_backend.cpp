@@ -70,8 +70,13 @@ CudaBackend::CudaBackend(int device, Options options) : device_(device), options
   cuda::programmaticLaunchFlag() = ccMajor_ >= 9 && !(pdl && std::strcmp(pdl, "0") == 0);
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaEventCreateWithFlags(&stepEvent_, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventCreateWithFlags(&tilesEvent_, cudaEventDisableTiming));
   for (cudaEvent_t& e : stageEvents_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  for (cudaEvent_t& e : sampleEvents_) CUDA_CHECK(cudaEventCreate(&e));
+  for (SampleSlot& slot : sampleSlots_) {
+    CUDA_CHECK(cudaEventCreate(&slot.begin));
+    CUDA_CHECK(cudaEventCreate(&slot.end));
+    CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+  }
   const cublaslt::Api& lt = cublaslt::api();
   if (lt.loaded) {
     cublaslt::Handle h = nullptr;
@@ -95,17 +100,20 @@ CudaBackend::~CudaBackend() {
   freeBuffers();
   for (cudaEvent_t e : stageEvents_)
     if (e) cudaEventDestroy(e);
-  for (cudaEvent_t e : sampleEvents_)
-    if (e) cudaEventDestroy(e);
+  for (SampleSlot& slot : sampleSlots_)
+    for (cudaEvent_t e : {slot.begin, slot.end, slot.done})
+      if (e) cudaEventDestroy(e);
+  if (tilesEvent_) cudaEventDestroy(tilesEvent_);
   if (stepEvent_) cudaEventDestroy(stepEvent_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
 void CudaBackend::freeBuffers() {
   for (Buffer* b : {&ltWorkspace_, &dequantScratch_, &stageDevice_, &stepDevice_, &tableDevice_, &tilesDevice_, &partials_,
-                    &ropeTable_, &sampleDevice_})
+                    &ropeTable_, &sampleDevice_, &prevIds_})
     if (b->ptr) cudaFree(b->ptr), *b = Buffer{};
-  for (Buffer* b : {&stagePinned_[0], &stagePinned_[1], &stepPinned_, &tablePinned_, &tilesPinned_, &samplePinned_})
+  for (Buffer* b : {&stagePinned_[0], &stagePinned_[1], &stepPinned_, &tablePinned_, &tilesPinned_,
+                    &sampleSlots_[0].pinned, &sampleSlots_[1].pinned})
     if (b->ptr) cudaFreeHost(b->ptr), *b = Buffer{};
 }
 
