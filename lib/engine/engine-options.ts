@@ -14,6 +14,7 @@ export interface ResolvedEngineOptions {
   maxModelLen: number;
   enablePrefixCaching: boolean;
   schedulingPolicy: SchedulingPolicy;
+  asyncScheduling: boolean;
 }
 
 /** vLLM's gpu_memory_utilization default; on the CPU the KV cache shares memory with everything else. */
@@ -76,5 +77,6 @@ export function resolveEngineOptions(runner: ModelRunner, options: EngineOptions
     maxModelLen,
     enablePrefixCaching: options.enablePrefixCaching ?? true,
     schedulingPolicy: policy,
+    asyncScheduling: options.asyncScheduling ?? true,
   };
 }

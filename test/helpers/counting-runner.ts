@@ -21,6 +21,9 @@ export class CountingRunner implements ModelRunner {
   get backend() {
     return this.inner.backend;
   }
+  get supportsChainedTokens() {
+    return this.inner.supportsChainedTokens;
+  }
   kvCacheBytesPerBlock(blockSize: number): number {
     return this.inner.kvCacheBytesPerBlock(blockSize);
   }
