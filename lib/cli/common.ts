@@ -32,7 +32,8 @@ export function addModelOptions(cmd: Command): Command {
     .option('--max-num-seqs <n>', 'most sequences per step', parseInteger('--max-num-seqs', 1))
     .option('--max-num-batched-tokens <n>', 'token budget of one step', parseInteger('--max-num-batched-tokens', 1))
     .option('--max-model-len <n>', 'longest prompt + output', parseInteger('--max-model-len', 1))
-    .option('--no-prefix-caching', 'disable automatic prefix caching');
+    .option('--no-prefix-caching', 'disable automatic prefix caching')
+    .option('--no-async-scheduling', "wait for each step's tokens before launching the next (for comparison)");
 }
 
 export interface ModelCliOptions {
@@ -47,6 +48,7 @@ export interface ModelCliOptions {
   maxNumBatchedTokens?: number;
   maxModelLen?: number;
   prefixCaching: boolean;
+  asyncScheduling: boolean;
 }
 
 export function loadOptions(o: ModelCliOptions): LoadModelOptions {
@@ -64,5 +66,6 @@ export function loadOptions(o: ModelCliOptions): LoadModelOptions {
     maxNumBatchedTokens: o.maxNumBatchedTokens,
     maxModelLen: o.maxModelLen,
     enablePrefixCaching: o.prefixCaching,
+    asyncScheduling: o.asyncScheduling,
   };
 }
