@@ -66,14 +66,12 @@ class Model {
   // The two halves of step(), for async scheduling: enqueueStep launches the step (on a
   // synchronous backend it runs it whole), finishStep waits for its results. Steps are enqueued
   // one at a time, in order; the next step's enqueueStep may run (on another thread) before this
-  // step's finishStep, and finishSteps come in the order of the enqueues. `host` must stay valid
+  // step's finishStep, but no third (at most two steps between enqueueStep and finishStep), and
+  // finishSteps come in the order of the enqueues. `host` must stay valid
   // until finishStep returns. A step whose enqueueStep threw gets no finishStep. A workspace that
   // must grow waits in enqueueStep for the pending finishStep (reserveWorkspace avoids that).
   void enqueueStep(const StepView& host, StepOutput& out);
   void finishStep(const StepView& host, StepOutput& out);
-  // Sampled rows of the last step enqueued (0 when it failed or sampled nothing): the bound of a
-  // chained step's prevRow.
-  int chainableRows() const { return prevRows_; }
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return *backend_; }
