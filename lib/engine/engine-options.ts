@@ -52,6 +52,9 @@ export function resolveEngineOptions(runner: ModelRunner, options: EngineOptions
   if (policy !== 'fcfs' && policy !== 'priority')
     throw new InvalidRequestError(`engine option schedulingPolicy must be 'fcfs' or 'priority', got ${JSON.stringify(policy)}`, 'schedulingPolicy');
 
+  if (options.asyncScheduling !== undefined && typeof options.asyncScheduling !== 'boolean')
+    throw new InvalidRequestError(`engine option asyncScheduling must be true or false, got ${JSON.stringify(options.asyncScheduling)}`, 'asyncScheduling');
+
   const bytesPerBlock = runner.kvCacheBytesPerBlock(blockSize);
   let kvCacheBytes: number;
   if (options.kvCacheBytes !== undefined) {
