@@ -66,6 +66,7 @@ export interface RunnerOptions {
 export class NativeModelRunner implements ModelRunner {
   readonly config: ModelConfig;
   readonly backend: BackendSelection;
+  readonly supportsChainedTokens = true;
   private handle: NativeModelHandle | null;
 
   private constructor(config: ModelConfig, backend: BackendSelection, handle: NativeModelHandle) {
@@ -156,7 +157,7 @@ export class NativeModelRunner implements ModelRunner {
       throw mapNativeError(e);
     }
   }
-  /** Frees the weights and the KV cache (after a step in flight finishes). */
+  /** Frees the weights and the KV cache (after the steps in flight finish). */
   close(): void {
     this.handle?.dispose();
     this.handle = null;

@@ -108,6 +108,7 @@ describe('Engine admission', () => {
     await expect(Engine.create(runner, null, { kvCacheBytes: 10, blockSize: 16 })).rejects.toThrow(CapacityError);
     await expect(Engine.create(runner, null, { maxModelLen: 129 })).rejects.toThrow(/beyond the model's context of 128/);
     await expect(Engine.create(runner, null, { maxNumSeqs: 0 })).rejects.toThrow(InvalidRequestError);
+    await expect(Engine.create(runner, null, { asyncScheduling: 'no' as never })).rejects.toThrow(/asyncScheduling must be true or false/);
   });
 });
 

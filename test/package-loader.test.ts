@@ -11,7 +11,7 @@ import { checkAddonFile, checkElfBounds } from '../lib/addon/file-check.js';
 import { addonLoadError, type AddonLoadResult, loadAddon } from '../lib/addon/load.js';
 import { findAddon } from '../lib/addon/locate.js';
 import { chooseBackend } from '../lib/addon/select.js';
-import type { AddonBackendInfo, BackendName, NativeAddon } from '../lib/addon/types.js';
+import { type AddonBackendInfo, ADDON_ABI_VERSION, type BackendName, type NativeAddon } from '../lib/addon/types.js';
 import { NativeError } from '../lib/errors.js';
 import { formatRuntimeInfo, getRuntimeInfo } from '../lib/runtime-info.js';
 import { removeScratchDirs, scratchDir } from './helpers/package-install.js';
@@ -143,7 +143,7 @@ describe('loading', () => {
 
 // Stand-in addons for the choice between CUDA and CPU.
 function fakeAddon(info: AddonBackendInfo): NativeAddon {
-  return { NativeModel: class {} as unknown as NativeAddon['NativeModel'], backendInfo: () => info, abiVersion: 1 };
+  return { NativeModel: class {} as unknown as NativeAddon['NativeModel'], backendInfo: () => info, abiVersion: ADDON_ABI_VERSION };
 }
 const CPU_INFO = { name: 'cpu', available: true, simd: 'avx2', cores: 8 };
 const H100 = { name: 'cuda', available: true, device: 'NVIDIA H100 80GB HBM3', driverVersion: '580.65', runtimeVersion: '13.0' };

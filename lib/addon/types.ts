@@ -7,7 +7,7 @@ export type BackendRequest = 'auto' | BackendName;
 export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'cuda'];
 
 /** native/addon/addon.cpp's `abiVersion`: an addon built from other native sources is refused. */
-export const ADDON_ABI_VERSION = 1;
+export const ADDON_ABI_VERSION = 2;
 
 export interface NativeModelHandle {
   load(tensors: unknown[], onProgress?: (fraction: number) => void): Promise<void>;

@@ -37,7 +37,8 @@ export function addModelOptions(cmd: Command): Command {
       parseInteger('--max-prefill-tokens-while-decoding', 1),
     )
     .option('--max-model-len <n>', 'longest prompt + output', parseInteger('--max-model-len', 1))
-    .option('--no-prefix-caching', 'disable automatic prefix caching');
+    .option('--no-prefix-caching', 'disable automatic prefix caching')
+    .option('--no-async-scheduling', "wait for each step's tokens before launching the next (for comparison)");
 }
 
 export interface ModelCliOptions {
@@ -53,6 +54,7 @@ export interface ModelCliOptions {
   maxPrefillTokensWhileDecoding?: number;
   maxModelLen?: number;
   prefixCaching: boolean;
+  asyncScheduling: boolean;
 }
 
 export function loadOptions(o: ModelCliOptions): LoadModelOptions {
@@ -71,5 +73,6 @@ export function loadOptions(o: ModelCliOptions): LoadModelOptions {
     maxPrefillTokensWhileDecoding: o.maxPrefillTokensWhileDecoding,
     maxModelLen: o.maxModelLen,
     enablePrefixCaching: o.prefixCaching,
+    asyncScheduling: o.asyncScheduling,
   };
 }

@@ -15,6 +15,7 @@ export interface ResolvedEngineOptions {
   maxModelLen: number;
   enablePrefixCaching: boolean;
   schedulingPolicy: SchedulingPolicy;
+  asyncScheduling: boolean;
 }
 
 /** vLLM's gpu_memory_utilization default; on the CPU the KV cache shares memory with everything else. */
@@ -69,6 +70,9 @@ export function resolveEngineOptions(runner: ModelRunner, options: EngineOptions
   if (policy !== 'fcfs' && policy !== 'priority')
     throw new InvalidRequestError(`engine option schedulingPolicy must be 'fcfs' or 'priority', got ${JSON.stringify(policy)}`, 'schedulingPolicy');
 
+  if (options.asyncScheduling !== undefined && typeof options.asyncScheduling !== 'boolean')
+    throw new InvalidRequestError(`engine option asyncScheduling must be true or false, got ${JSON.stringify(options.asyncScheduling)}`, 'asyncScheduling');
+
   const bytesPerBlock = runner.kvCacheBytesPerBlock(blockSize);
   let kvCacheBytes: number;
   if (options.kvCacheBytes !== undefined) {
@@ -94,5 +98,6 @@ export function resolveEngineOptions(runner: ModelRunner, options: EngineOptions
     maxModelLen,
     enablePrefixCaching: options.enablePrefixCaching ?? true,
     schedulingPolicy: policy,
+    asyncScheduling: options.asyncScheduling ?? true,
   };
 }

@@ -1,7 +1,9 @@
-// The Engine: requests in, streamed chunks out. One loop drives the model one step at a time;
-// while native code runs step N (off the JS thread), the loop already plans and builds step N+1,
-// leaving placeholders for the tokens step N is sampling. A failed step ends the requests in it
-// with a clear error and the loop goes on with everyone else.
+// The Engine: requests in, streamed chunks out. One loop drives the model; while native code runs
+// step N (off the JS thread), the loop already plans and builds step N+1, leaving placeholders for
+// the tokens step N is sampling. With async scheduling it launches N+1 at once, its placeholders
+// chained to N's logit rows (native code fills them in stream order), so the device never waits
+// for this thread; otherwise N+1 launches once N's tokens are back. A failed step ends the
+// requests in it with a clear error and the loop goes on with everyone else.
 import { AbortError, InvalidRequestError, NativeError, CapacityError } from '../errors.js';
 import type { SamplingParams } from '../sampling/params.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -32,6 +34,8 @@ interface InFlight {
   id: number;
   outcome: Promise<StepOutcome>;
   launchedAt: number;
+  /** Launched while the step before it ran, its placeholders chained to that step's rows. */
+  chained: boolean;
 }
 
 export class Engine {
@@ -42,6 +46,7 @@ export class Engine {
   private readonly kv: KvCache;
   private readonly scheduler: Scheduler;
   private readonly builder: StepBuilder;
+  private readonly chaining: boolean;
   private readonly requests = new Map<string, RequestOutput>();
   private readonly listeners = new Set<(r: FinishedRequest) => void>();
   private nextSeqId = 0;
@@ -71,6 +76,7 @@ export class Engine {
       policy: options.schedulingPolicy,
     });
     this.builder = new StepBuilder(options.blockSize);
+    this.chaining = options.asyncScheduling && runner.supportsChainedTokens === true;
     this.loop = this.run().catch((e: unknown) => this.die(e));
   }
 
@@ -201,30 +207,46 @@ export class Engine {
   }
 
   private async run(): Promise<void> {
+    // The step running, and at most one more: the next, chained to it.
     let inFlight: InFlight | null = null;
     let emptyPlans = 0;
     for (;;) {
-      // Plan step N+1 while step N runs; its tokens from step N are filled in when N is back.
+      // Plan step N+1 while step N runs (N+2 only once N is done: the builder has two buffer sets).
       let next = this.closing ? null : this.prepare();
+      let chained: InFlight | null = null;
+      if (next && inFlight && this.chaining && this.builder.chain(next, inFlight.step)) {
+        chained = this.launch(next, true);
+        next = null;
+      }
       if (inFlight) {
         const outcome = await inFlight.outcome;
         const ok = this.complete(inFlight, outcome);
-        inFlight = null;
         emptyPlans = 0;
-        // Dropped when its base failed, when shutting down, or when every sequence in it ended.
-        if (next && (!ok || this.closing || next.plan.scheduled.every((s) => s.seq.status === 'finished'))) {
+        if (chained && !ok) {
+          // Its tokens came from a failed step: let it finish, then its sequences recompute.
+          const dropped = chained;
+          await dropped.outcome;
+          this.trace?.record(dropped.id, dropped.step.plan, dropped.launchedAt, performance.now(), true);
+          this.drop(dropped.step);
+          chained = null;
+        } else if (chained && outcome.ok) {
+          this.rewindResampled(outcome.result, chained.step);
+        } else if (next && (!ok || this.closing || next.plan.scheduled.every((s) => s.seq.status === 'finished'))) {
+          // Dropped when its base failed, when shutting down, or when every sequence in it ended.
           this.drop(next);
           next = null;
         } else if (next) {
           this.builder.resolvePlaceholders(next);
         }
+        inFlight = chained;
       } else if (!next) {
         emptyPlans++;
       }
       if (next) {
-        inFlight = this.launch(next);
+        inFlight = this.launch(next, false);
         continue;
       }
+      if (inFlight) continue;
       if (this.closing) {
         this.trace?.flush();
         return;
@@ -246,7 +268,7 @@ export class Engine {
     return plan ? this.builder.build(plan) : null;
   }
 
-  private launch(step: BuiltStep): InFlight {
+  private launch(step: BuiltStep, chained: boolean): InFlight {
     const id = this.numSteps++;
     this.computedTokens += step.plan.numTokens;
     const now = performance.now();
@@ -264,13 +286,29 @@ export class Engine {
       (result): StepOutcome => ({ ok: true, result }),
       (error): StepOutcome => ({ ok: false, error }),
     );
-    return { step, id, outcome, launchedAt: now };
+    return { step, id, outcome, launchedAt: now, chained };
+  }
+
+  /**
+   * Step N's host sampler redid some rows after the chained step N+1 had read their device ids (a
+   * placeholder token, not the real one): the sequences that read one computed N+1 from a wrong
+   * token. Their N+1 results are ignored and they recompute that position with the token N gave.
+   */
+  private rewindResampled(result: StepResult, chained: BuiltStep): void {
+    const rows = result.resampledRows;
+    if (!rows || rows.length === 0) return;
+    const redone = new Set(rows);
+    for (const { seq, prevRow } of chained.chainedFrom) {
+      if (!redone.has(prevRow)) continue;
+      const s = chained.plan.scheduled.find((e) => e.seq === seq);
+      if (s) this.scheduler.rewind(s);
+    }
   }
 
   /** Applies a finished step: tokens to their sequences, forks, finishes. False when it failed. */
   private complete(inFlight: InFlight, outcome: StepOutcome): boolean {
     const { plan, batch } = inFlight.step;
-    this.trace?.record(inFlight.id, plan, inFlight.launchedAt, performance.now());
+    this.trace?.record(inFlight.id, plan, inFlight.launchedAt, performance.now(), inFlight.chained);
     const numRows = batch.logitRows.length;
     let failure: unknown = outcome.ok ? null : outcome.error;
     if (outcome.ok && (outcome.result.tokens.length !== numRows || outcome.result.logprobs.length !== numRows))
@@ -296,7 +334,7 @@ export class Engine {
       const first = row;
       row += s.numSamples;
       const req = this.requests.get(s.seq.requestId);
-      if (s.numSamples === 0 || !req || s.seq.status === 'finished') continue;
+      if (s.numSamples === 0 || s.discarded || !req || s.seq.status === 'finished') continue;
       try {
         const seqs = s.numSamples > 1 ? [s.seq, ...this.fork(req, s.seq)] : [s.seq];
         for (let k = 0; k < seqs.length; k++) {

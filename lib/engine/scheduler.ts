@@ -33,6 +33,8 @@ export interface ScheduledSeq {
   outputIndex: number;
   /** The sequence's epoch when planned (see Sequence.epoch). */
   epoch: number;
+  /** Set by rewind(): the step computed this entry from a wrong input token; its result is ignored. */
+  discarded: boolean;
 }
 
 export interface StepPlan {
@@ -122,10 +124,24 @@ export class Scheduler {
   stepDone(s: ScheduledSeq, succeeded: boolean): void {
     const seq = s.seq;
     seq.pendingSteps--;
-    if (s.numSamples > 0) seq.pendingSamples--;
-    if (succeeded && seq.status === 'running' && seq.epoch === s.epoch)
+    if (s.numSamples > 0 && !s.discarded) seq.pendingSamples--;
+    if (succeeded && !s.discarded && seq.status === 'running' && seq.epoch === s.epoch)
       this.kv.registerFullBlocks(seq, s.start + s.numNewTokens);
     if (seq.status === 'finished' && seq.pendingSteps === 0) this.kv.free(seq);
+  }
+
+  /**
+   * A launched step computes this entry from a wrong input token (async scheduling: a chained token
+   * whose row the host sampler redid). Its sample will be ignored, and the sequence plans its
+   * positions from s.start again, now with the known token. Call before any later step is planned.
+   * Its blocks stay: they already cover those positions, and nothing registered them.
+   */
+  rewind(s: ScheduledSeq): void {
+    if (s.discarded) return;
+    s.discarded = true;
+    const seq = s.seq;
+    if (s.numSamples > 0) seq.pendingSamples--;
+    if (seq.status === 'running' && seq.epoch === s.epoch) seq.numComputedTokens = Math.min(seq.numComputedTokens, s.start);
   }
 
   /** Ends a sequence (stop, length, abort, error); its blocks go back once no step uses them. */
@@ -211,6 +227,7 @@ export class Scheduler {
       numSamples: samples ? (outputIndex === 0 ? seq.forkWidth : 1) : 0,
       outputIndex,
       epoch: seq.epoch,
+      discarded: false,
     });
     plan.numTokens += numNew;
     planned.add(seq);

@@ -58,6 +58,12 @@ export interface StepBatch {
   returnLogits: boolean;
   /** Copy-on-write block copies to do before the forward: (src, dst) pairs. */
   blockCopies: Int32Array;
+  /**
+   * Async scheduling: (tokenIndex, prevRow) pairs. Before the forward, tokenIds[tokenIndex] becomes
+   * the token sampled at logit row prevRow of the step submitted just before this one on the same
+   * model, which may still be running. Absent or empty: tokenIds are used as they are.
+   */
+  chainedTokens?: Int32Array;
 }
 
 export interface StepResult {
@@ -71,4 +77,9 @@ export interface StepResult {
   maxTopN: number;
   /** [logitRows.length * vocabSize] when returnLogits was set. */
   logits: Float32Array | null;
+  /**
+   * Rows whose token the host sampler redid after the device had flagged them (CUDA; normally
+   * empty): a step chained to this one read token 0 for them, not the token returned here.
+   */
+  resampledRows?: Int32Array;
 }

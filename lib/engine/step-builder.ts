@@ -1,6 +1,9 @@
 // The one place that turns the scheduler's plan into the flat StepBatch that native code reads.
 // Two sets of typed arrays are reused in turn: native code reads step N's arrays from its own
-// thread while step N+1 is built into the other set, so nothing is allocated per token.
+// thread while step N+1 is built into the other set, so nothing is allocated per token (the
+// engine builds step N+2 only once step N is done). A token of step N+1 that step N is still
+// sampling is a placeholder: filled in here once N is back (resolvePlaceholders), or chained to
+// N's logit row so that native code fills it and N+1 can launch at once (chain).
 import type { SamplingBatch, StepBatch } from './step-batch.js';
 import type { StepPlan } from './scheduler.js';
 import { tokenAt, type Sequence } from './sequence.js';
@@ -19,6 +22,10 @@ export interface BuiltStep {
   plan: StepPlan;
   batch: StepBatch;
   placeholders: Placeholder[];
+  /** After chain(): which row of the previous step each sequence's placeholder token reads. */
+  chainedFrom: { seq: Sequence; prevRow: number }[];
+  /** Index of the buffer set its arrays live in. */
+  set: number;
 }
 
 /** Token id written for a placeholder whose sequence ended without the token (it is never used). */
@@ -71,6 +78,7 @@ class StepBuffers {
   readonly penaltyTokens = int32s();
   readonly penaltyOffsets = int32s();
   readonly penaltyPromptLens = int32s();
+  readonly chainedTokens = int32s();
 }
 
 const U64_LOW = 0xffffffffn;
@@ -85,7 +93,8 @@ export class StepBuilder {
   }
 
   build(plan: StepPlan): BuiltStep {
-    const b = this.sets[this.turn];
+    const set = this.turn;
+    const b = this.sets[set];
     this.turn ^= 1;
     const bs = this.blockSize;
     const numSeqs = plan.scheduled.length;
@@ -153,7 +162,37 @@ export class StepBuilder {
       returnLogits: false,
       blockCopies: blockCopies.subarray(0, plan.blockCopies.length),
     };
-    return { plan, batch, placeholders };
+    return { plan, batch, placeholders, chainedFrom: [], set };
+  }
+
+  /**
+   * Makes `built` launchable while `prev`, the step before it, still runs: each placeholder token
+   * becomes a (tokenIndex, prevRow) pair of batch.chainedTokens, the row of prev that samples it
+   * (rows come in plan order, numSamples per sequence, the sequence's own first). False, with
+   * nothing changed, when some placeholder cannot be chained: a penalty token (penalties are
+   * computed from token lists on the host) or a token prev does not sample.
+   */
+  chain(built: BuiltStep, prev: BuiltStep): boolean {
+    const sampled = new Map<Sequence, { row: number; position: number }>();
+    let row = 0;
+    for (const s of prev.plan.scheduled) {
+      if (s.numSamples > 0) sampled.set(s.seq, { row, position: s.start + s.numNewTokens });
+      row += s.numSamples;
+    }
+    for (const ph of built.placeholders) {
+      const from = sampled.get(ph.seq);
+      if (ph.penaltyIndex >= 0 || ph.tokenIndex < 0 || !from || from.position !== ph.position) return false;
+    }
+    const pairs = this.sets[built.set].chainedTokens.ensure(2 * built.placeholders.length);
+    built.chainedFrom = [];
+    built.placeholders.forEach((ph, i) => {
+      const prevRow = sampled.get(ph.seq)!.row;
+      pairs[2 * i] = ph.tokenIndex;
+      pairs[2 * i + 1] = prevRow;
+      built.chainedFrom.push({ seq: ph.seq, prevRow });
+    });
+    built.batch.chainedTokens = pairs.subarray(0, 2 * built.placeholders.length);
+    return true;
   }
 
   /**

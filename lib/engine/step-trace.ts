@@ -1,6 +1,8 @@
 // Optional per-step timing for profiling the engine (PAGEDINFER_STEP_TRACE=FILE): one JSON line
-// per step with its shape (sequences, tokens, decode rows) and how long native code took from
-// launch to result, and how long the engine took between steps. Off by default; no cost then.
+// per step with its shape (sequences, tokens, decode rows), how long native code took from launch
+// to result, and how long the device had nothing to do before it. With async scheduling a step is
+// launched while the one before it still runs: it then waits behind it (waitMs) and has no gap.
+// Off by default; no cost then.
 import { appendFileSync, writeFileSync } from 'node:fs';
 
 import type { StepPlan } from './scheduler.js';
@@ -11,10 +13,14 @@ export interface StepTraceRecord {
   tokens: number;
   /** Sequences that computed exactly one token (decode). */
   decodes: number;
-  /** Milliseconds from launching the step to its result. */
+  /** Milliseconds from launching the step to its result (waitMs included). */
   ms: number;
+  /** Milliseconds from its launch to the previous step's result: time it queued behind that step. */
+  waitMs: number;
   /** Milliseconds the device had nothing to do before this step (result of the last to this launch). */
   gapMs: number;
+  /** Launched before the previous step's result, its inputs chained to that step's samples. */
+  chained: boolean;
 }
 
 export class StepTrace {
@@ -30,7 +36,8 @@ export class StepTrace {
     return file ? new StepTrace(file) : null;
   }
 
-  record(step: number, plan: StepPlan, launchedAt: number, doneAt: number): void {
+  /** Called in step order, when each step's result is taken. */
+  record(step: number, plan: StepPlan, launchedAt: number, doneAt: number, chained: boolean): void {
     let decodes = 0;
     for (const s of plan.scheduled) if (s.numNewTokens === 1) decodes++;
     const rec: StepTraceRecord = {
@@ -39,7 +46,9 @@ export class StepTrace {
       tokens: plan.numTokens,
       decodes,
       ms: doneAt - launchedAt,
+      waitMs: this.lastDone ? Math.max(0, this.lastDone - launchedAt) : 0,
       gapMs: this.lastDone ? Math.max(0, launchedAt - this.lastDone) : 0,
+      chained,
     };
     this.lastDone = doneAt;
     this.lines.push(JSON.stringify(rec));

@@ -16,8 +16,13 @@ export interface ModelRunner {
   reserveWorkspace?(tokens: number, logitRows: number): void;
   /** Optional: run a step of each size class once (after initKvCache), so no request pays for per-shape setup. */
   warmup?(maxTokens: number, maxSeqs: number): Promise<void>;
-  /** One step; one at a time. */
+  /**
+   * One step. A second may be submitted while one runs (never more): it runs after the first, and
+   * its chainedTokens read the first one's samples.
+   */
   step(batch: StepBatch): Promise<StepResult>;
+  /** Whether step() fills StepBatch.chainedTokens (async scheduling); absent: it does not. */
+  readonly supportsChainedTokens?: boolean;
   /** Which backend runs it ('cpu', 'cuda', ...): picks the default kvCacheFraction. Absent: treated as the CPU. */
   readonly backend?: { readonly name: string };
 }
@@ -45,6 +50,11 @@ export interface EngineOptions {
   enablePrefixCaching?: boolean;
   /** 'fcfs' (default) or 'priority' (lower value first, then arrival). */
   schedulingPolicy?: 'fcfs' | 'priority';
+  /**
+   * Launch step N+1 before step N's tokens are back, its inputs from step N filled in by native code
+   * (default true, where the runner supports it). false: wait for each step's result first.
+   */
+  asyncScheduling?: boolean;
 }
 
 export interface GenerateInput {

@@ -11,7 +11,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("backendInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     return backendInfo(info.Env());
   }));
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  exports.Set("abiVersion", Napi::Number::New(env, 2));  // 2: chainedTokens, two steps in flight
   return exports;
 }
 

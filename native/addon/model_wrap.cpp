@@ -1,6 +1,7 @@
 #include "model_wrap.h"
 
 #include <cmath>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -88,12 +89,14 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
   virtual void Run() = 0;
   virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  // Tells the owner this work is over (steps count apart from other work).
+  virtual void settle() { owner_->finishWork(); }
   void OnOK() final {
-    owner_->finishWork();
+    settle();
     deferred_.Resolve(Result(Env()));
   }
   void OnError(const Napi::Error& e) final {
-    owner_->finishWork();
+    settle();
     deferred_.Reject(toJsError(Env(), code_.empty() ? "ERR_NATIVE" : code_, e.Message()).Value());
   }
   Napi::Promise::Deferred deferred_;
@@ -146,15 +149,35 @@ class LoadWorker : public PromiseWorker {
   double lastReported_ = -1;
 };
 
+// One step in two phases (Model::enqueueStep, then Model::finishStep), each in ticket order
+// (step_order.h), so the next step's enqueue can run while this one waits for its results.
 class StepWorker : public PromiseWorker {
  public:
-  StepWorker(Napi::Env env, NativeModel* owner, const Napi::Object& batch) : PromiseWorker(env, owner) {
-    readStepBatch(batch, *owner->model(), holder_);
+  StepWorker(Napi::Env env, NativeModel* owner, const Napi::Object& batch, int chainableRows) : PromiseWorker(env, owner) {
+    readStepBatch(batch, *owner->model(), chainableRows, holder_);
     batchRef_ = Napi::Persistent(batch);  // keeps the typed arrays alive while native code reads them
   }
+  void setTicket(uint64_t ticket) { ticket_ = ticket; }
+  int sampledRows() const { return holder_.view.sampling ? holder_.view.numLogitRows : 0; }
 
  protected:
-  void Run() override { owner_->model()->step(holder_.view, output_); }
+  void Run() override {
+    Model& model = *owner_->model();
+    std::exception_ptr failed;
+    {
+      StepOrder::Turn turn(owner_->stepOrder(), StepOrder::kEnqueue, ticket_);
+      try {
+        model.enqueueStep(holder_.view, output_);
+      } catch (...) {
+        failed = std::current_exception();
+      }
+    }
+    // The completion turn is taken even after a failed enqueue: later steps wait for it.
+    StepOrder::Turn turn(owner_->stepOrder(), StepOrder::kFinish, ticket_);
+    if (failed) std::rethrow_exception(failed);
+    model.finishStep(holder_.view, output_);
+  }
+  void settle() override { owner_->finishStep(); }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object r = Napi::Object::New(env);
     auto ints = [&](const std::vector<int32_t>& v) {
@@ -172,6 +195,7 @@ class StepWorker : public PromiseWorker {
     r.Set("topIds", ints(output_.topIds));
     r.Set("topLogprobs", floats(output_.topLogprobs));
     r.Set("maxTopN", Napi::Number::New(env, output_.maxTopN));
+    r.Set("resampledRows", ints(output_.resampledRows));
     if (holder_.view.returnLogits) r.Set("logits", floats(output_.logits));
     else r.Set("logits", env.Null());
     return r;
@@ -181,6 +205,7 @@ class StepWorker : public PromiseWorker {
   StepBatchHolder holder_;
   StepOutput output_;
   Napi::ObjectReference batchRef_;
+  uint64_t ticket_ = 0;
 };
 
 class CeilingsWorker : public PromiseWorker {
@@ -250,12 +275,22 @@ NativeModel::~NativeModel() = default;
 
 void NativeModel::finishWork() {
   busy = false;
-  if (disposeRequested_) model_.reset();
+  disposeIfRequested();
+}
+
+void NativeModel::finishStep() {
+  stepsInFlight_--;
+  disposeIfRequested();
+}
+
+void NativeModel::disposeIfRequested() {
+  if (disposeRequested_ && !busy && stepsInFlight_ == 0) model_.reset();
 }
 
 Model& NativeModel::requireIdle(Napi::Env env) {
   if (!model_) throw toJsError(env, "ERR_INVALID_ARGUMENT", "the model was disposed");
-  if (busy) throw toJsError(env, "ERR_INVALID_ARGUMENT", "the model is busy: one load or step at a time");
+  if (busy || stepsInFlight_ > 0)
+    throw toJsError(env, "ERR_INVALID_ARGUMENT", "the model is busy: one load or other call at a time, and none beside a step");
   return *model_;
 }
 
@@ -328,16 +363,31 @@ Napi::Value NativeModel::WeightBytes(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeModel::Step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  requireIdle(env);
+  if (!model_ || disposeRequested_) throw toJsError(env, "ERR_INVALID_ARGUMENT", "the model was disposed");
+  if (busy) throw toJsError(env, "ERR_INVALID_ARGUMENT", "the model is busy: a load or other call is running");
+  if (stepsInFlight_ >= 2)
+    throw toJsError(env, "ERR_INVALID_ARGUMENT", "the model is busy: at most two steps in flight (one running, one queued)");
+  StepWorker* worker = nullptr;
   try {
     if (!info[0].IsObject()) throw InvalidArgumentError("step(batch): batch must be an object");
-    auto* worker = new StepWorker(env, this, info[0].As<Napi::Object>());
-    busy = true;
-    worker->Queue();
-    return worker->promise();
+    worker = new StepWorker(env, this, info[0].As<Napi::Object>(), submittedRows_);
   } catch (const std::exception& e) {
     throw toJsError(env, errorCode(e), e.what());
   }
+  // The ticket is taken only once the step will surely run: a ticket never served blocks every later step.
+  const int sampledRows = worker->sampledRows();
+  Napi::Promise promise = worker->promise();
+  worker->setTicket(stepOrder_.take());
+  try {
+    worker->Queue();
+  } catch (...) {
+    stepOrder_.giveBack();
+    delete worker;
+    throw;
+  }
+  stepsInFlight_++;
+  submittedRows_ = sampledRows;
+  return promise;
 }
 
 Napi::Value NativeModel::Describe(const Napi::CallbackInfo& info) {
@@ -366,7 +416,7 @@ Napi::Value NativeModel::Warmup(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeModel::Dispose(const Napi::CallbackInfo& info) {
-  if (busy) disposeRequested_ = true;  // freed when the running worker finishes
+  if (busy || stepsInFlight_ > 0) disposeRequested_ = true;  // freed when the running workers finish
   else model_.reset();
   return info.Env().Undefined();
 }

@@ -1,5 +1,6 @@
 // NativeModel: the JS object around a core Model. Argument checking and async workers only; all
-// work runs on the libuv pool, never on the JS thread.
+// work runs on the libuv pool, never on the JS thread. One load or other call at a time, or up to
+// two steps (async scheduling: the second is enqueued while the first waits for its results).
 #pragma once
 #include <napi.h>
 
@@ -7,6 +8,7 @@
 #include <memory>
 
 #include "../core/model.h"
+#include "step_order.h"
 
 namespace pagedinfer {
 
@@ -17,9 +19,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   ~NativeModel() override;
 
   Model* model() { return model_.get(); }
-  // Set while a worker uses the model; dispose() then waits for it to finish.
+  StepOrder& stepOrder() { return stepOrder_; }
+  // Set while a load or other worker uses the model; dispose() then waits for it to finish.
   std::atomic<bool> busy{false};
   void finishWork();
+  void finishStep();
 
  private:
   Napi::Value Load(const Napi::CallbackInfo& info);
@@ -36,8 +40,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Model& requireIdle(Napi::Env env);
 
+  void disposeIfRequested();
+
   std::unique_ptr<Model> model_;
   bool disposeRequested_ = false;
+  // JS thread only: steps submitted and not yet settled, and the sampled rows of the last step
+  // submitted (the bound of the next one's chainedTokens rows).
+  int stepsInFlight_ = 0;
+  int submittedRows_ = 0;
+  StepOrder stepOrder_;
 };
 
 }  // namespace pagedinfer

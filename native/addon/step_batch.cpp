@@ -76,9 +76,28 @@ void readSampling(const Napi::Object& s, int rows, int vocab, SamplingView& v) {
     if (v.penaltyTokens[i] < 0 || v.penaltyTokens[i] >= vocab) fail("penaltyTokens holds an id outside the vocabulary");
 }
 
+// Optional (tokenIndex, prevRow) pairs: a token of this step that the previous step samples.
+void readChainedTokens(const Napi::Object& b, int chainableRows, StepView& v) {
+  v.numChainedTokens = 0;
+  v.chainedTokens = nullptr;
+  Napi::Value field = b.Get("chainedTokens");
+  if (field.IsUndefined() || field.IsNull()) return;
+  const size_t n = lengthOf(b, "chainedTokens");
+  if (n % 2 != 0) fail("chainedTokens must hold (tokenIndex, prevRow) pairs");
+  v.chainedTokens = int32s(b, "chainedTokens", 0);
+  v.numChainedTokens = int(n / 2);
+  for (int i = 0; i < v.numChainedTokens; i++) {
+    const int32_t index = v.chainedTokens[2 * i], row = v.chainedTokens[2 * i + 1];
+    if (index < 0 || index >= v.numTokens) fail("chainedTokens holds a token index outside the batch");
+    if (row < 0 || row >= chainableRows)
+      fail("chainedTokens holds row " + std::to_string(row) + ", but the step before it samples " + std::to_string(chainableRows) +
+           " rows");
+  }
+}
+
 }  // namespace
 
-void readStepBatch(const Napi::Object& b, const Model& model, StepBatchHolder& holder) {
+void readStepBatch(const Napi::Object& b, const Model& model, int chainableRows, StepBatchHolder& holder) {
   StepView& v = holder.view;
   const int vocab = model.config().vocabSize;
   const int numBlocks = model.numBlocks();
@@ -126,6 +145,7 @@ void readStepBatch(const Napi::Object& b, const Model& model, StepBatchHolder& h
     if (v.logitRows[r] < 0 || v.logitRows[r] >= v.numTokens) fail("logitRows holds a row outside the batch");
   for (int i = 0; i < 2 * v.numBlockCopies; i++)
     if (v.blockCopies[i] < 0 || v.blockCopies[i] >= numBlocks) fail("blockCopies holds a block outside the KV cache");
+  readChainedTokens(b, chainableRows, v);
 
   Napi::Value sampling = b.Get("sampling");
   if (sampling.IsObject()) {

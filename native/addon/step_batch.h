@@ -15,6 +15,7 @@ struct StepBatchHolder {
 };
 
 // Throws InvalidArgumentError. `holder` must outlive the view (it owns the sampling view).
-void readStepBatch(const Napi::Object& batch, const Model& model, StepBatchHolder& holder);
+// `chainableRows`: the sampled rows of the step submitted before this one (chainedTokens' bound).
+void readStepBatch(const Napi::Object& batch, const Model& model, int chainableRows, StepBatchHolder& holder);
 
 }  // namespace pagedinfer

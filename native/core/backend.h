@@ -128,7 +128,24 @@ class Backend {
   // Samples one token per logit row (float logits [rows, vocab]) and fills out.tokens / logprobs;
   // also copies the logits to out.logits when the step asks for them.
   // `logits` has the host's numLogitRows rows (a padded view may have more).
-  virtual void sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) = 0;
+  // An overlapping backend (overlapsSteps()) only enqueues the work here and fills `out` in
+  // finishSample(); a synchronous one does everything in enqueueSample.
+  virtual void enqueueSample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) = 0;
+  virtual void finishSample(const StepView& host, StepOutput& out) { (void)host; (void)out; }
+  void sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) {
+    enqueueSample(logits, s, host, out);
+    finishSample(host, out);
+  }
+
+  // --- async scheduling (StepView::chainedTokens) ------------------------------------------------
+  // False (the default): a step is complete when enqueueSample returns, and the model fills a
+  // step's chained tokens on the host from the previous step's output before beginStep.
+  // True: the next step may be enqueued before finishSample of this one. The backend keeps the
+  // sampled ids on the device and fills the chained tokens in beginStep, in stream order (a row
+  // its host fallback redid reads as token 0 and is listed in out.resampledRows); the model keeps
+  // two logits buffers, because finishSample may still read this step's logits while the next
+  // step writes its own.
+  virtual bool overlapsSteps() const { return false; }
 
   // --- recorded forwards (optional: CUDA graphs of decode steps) --------------------------------
   // For a step whose view has graphKey != 0 the model calls replayGraph(key); if that returns

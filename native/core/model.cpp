@@ -181,7 +181,7 @@ Tensor Model::allocTensor(DType dtype, int64_t rows, int64_t cols) {
 
 void Model::releaseWorkspace() {
   for (Tensor* t : {&ws_.residual, &ws_.x, &ws_.h, &ws_.q, &ws_.k, &ws_.v, &ws_.attn, &ws_.gate, &ws_.up, &ws_.last,
-                    &ws_.logits}) {
+                    &ws_.logits[0], &ws_.logits[1]}) {
     if (t->data) backend_->release(t->data);
     *t = Tensor{};
   }
@@ -210,21 +210,61 @@ bool Model::ensureWorkspace(int64_t tokens, int64_t logitRows) {
   ws_.gate = allocTensor(a, tokens, c.intermediateSize);
   ws_.up = allocTensor(a, tokens, c.intermediateSize);
   ws_.last = allocTensor(a, logitRows, c.hiddenSize);
-  ws_.logits = allocTensor(DType::F32, logitRows, c.vocabSize);
+  ws_.logits[0] = allocTensor(DType::F32, logitRows, c.vocabSize);
+  if (backend_->overlapsSteps()) ws_.logits[1] = allocTensor(DType::F32, logitRows, c.vocabSize);
   ws_.tokens = tokens;
   ws_.logitRows = logitRows;
   return true;
 }
 
-void Model::step(const StepView& host, StepOutput& out) {
+StepView Model::withChainedTokens(const StepView& host) {
+  // Whatever happens to this step, the next one must not chain to an older step's tokens.
+  const int prevRows = prevRows_;
+  prevRows_ = 0;
+  StepView v = host;
+  if (host.numChainedTokens == 0) return v;
+  for (int i = 0; i < host.numChainedTokens; i++) {
+    const int32_t index = host.chainedTokens[2 * i], row = host.chainedTokens[2 * i + 1];
+    if (index < 0 || index >= host.numTokens) throw InvalidArgumentError("chainedTokens: token index outside the step");
+    if (row < 0 || row >= prevRows)
+      throw InvalidArgumentError("chainedTokens: row " + std::to_string(row) + " of the previous step, which left " +
+                                 std::to_string(prevRows) + " sampled rows (did it fail?)");
+  }
+  if (backend_->overlapsSteps()) return v;  // beginStep gathers them on the device
+  chainedTokenIds_.assign(host.tokenIds, host.tokenIds + host.numTokens);
+  for (int i = 0; i < host.numChainedTokens; i++)
+    chainedTokenIds_[size_t(host.chainedTokens[2 * i])] = prevTokens_[size_t(host.chainedTokens[2 * i + 1])];
+  v.tokenIds = chainedTokenIds_.data();
+  v.numChainedTokens = 0;
+  v.chainedTokens = nullptr;
+  return v;
+}
+
+void Model::waitForFinishedSteps() {
+  std::unique_lock<std::mutex> lock(pendingMutex_);
+  pendingDone_.wait(lock, [this] { return pendingSteps_ == 0; });
+}
+
+void Model::enqueueStep(const StepView& host, StepOutput& out) {
+  launchStep(host, out);
+  std::lock_guard<std::mutex> lock(pendingMutex_);
+  pendingSteps_++;
+}
+
+void Model::launchStep(const StepView& host, StepOutput& out) {
   if (kv_.numBlocks == 0) throw InvalidArgumentError("step before the KV cache was initialised");
   const ModelConfig& c = config_;
   Backend& b = *backend_;
+  out = StepOutput{};
+  const StepView in = withChainedTokens(host);
   // The backend may pad a decode step to a graph bucket: size everything from its view.
-  const StepView& s = b.beginStep(host);
+  const StepView& s = b.beginStep(in);
+  if (s.numTokens > ws_.tokens || s.numLogitRows > ws_.logitRows) waitForFinishedSteps();  // it may read its logits
   if (ensureWorkspace(s.numTokens, s.numLogitRows)) b.invalidateGraphs();  // recorded graphs use the old buffers
   if (s.numBlockCopies > 0) b.copyBlocks(s);
-  out = StepOutput{};
+  // Overlapping steps alternate between two logits buffers, and so between two graphs per bucket.
+  const int turn = b.overlapsSteps() ? logitsTurn_ : 0;
+  logitsTurn_ ^= 1;
   if (s.numTokens == 0) return;
 
   const int64_t T = s.numTokens;
@@ -258,11 +298,11 @@ void Model::step(const StepView& host, StepOutput& out) {
       b.matmul(x, gate, w.down, nullptr);
     }
     if (s.numLogitRows == 0) return;
-    Tensor last = ws_.last.firstRows(s.numLogitRows), logits = ws_.logits.firstRows(s.numLogitRows);
+    Tensor last = ws_.last.firstRows(s.numLogitRows), logits = ws_.logits[turn].firstRows(s.numLogitRows);
     b.finalNorm(last, residual, x, s, weights_.outputNorm, c.rmsNormEps);
     b.matmul(logits, last, weights_.output, nullptr);
   };
-  const int key = s.graphKey;
+  const int key = s.graphKey > 0 ? 2 * s.graphKey + turn : 0;
   if (key == 0 || !b.replayGraph(key)) {
     const bool capturing = key != 0 && b.beginGraphCapture(key);
     try {
@@ -277,7 +317,23 @@ void Model::step(const StepView& host, StepOutput& out) {
     }
   }
   if (host.numLogitRows == 0) return;
-  b.sample(ws_.logits.firstRows(host.numLogitRows), s, host, out);
+  b.enqueueSample(ws_.logits[turn].firstRows(host.numLogitRows), s, host, out);
+  if (host.sampling) {
+    if (!b.overlapsSteps()) prevTokens_ = out.tokens;  // complete already (see Backend::overlapsSteps)
+    prevRows_ = host.numLogitRows;
+  }
+}
+
+void Model::finishStep(const StepView& host, StepOutput& out) {
+  struct Finished {  // counted even when finishSample throws
+    Model* m;
+    ~Finished() {
+      std::lock_guard<std::mutex> lock(m->pendingMutex_);
+      m->pendingSteps_--;
+      m->pendingDone_.notify_all();
+    }
+  } finished{this};
+  backend_->finishSample(host, out);
 }
 
 }  // namespace pagedinfer

@@ -1,9 +1,11 @@
 // A loaded model on one backend: its weights, its paged KV cache, the activation workspace, and
 // the transformer forward of one StepBatch. The forward is written once, against Backend ops.
 #pragma once
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -63,7 +65,19 @@ class Model {
   void warmup(int maxTokens, int maxSeqs, bool always = false);
 
   // Runs one step. `host` has been checked by the caller against the cache's size.
-  void step(const StepView& host, StepOutput& out);
+  void step(const StepView& host, StepOutput& out) {
+    enqueueStep(host, out);
+    finishStep(host, out);
+  }
+  // The two halves of step(), for async scheduling: enqueueStep launches the step (on a
+  // synchronous backend it runs it whole), finishStep waits for its results. Steps are enqueued
+  // one at a time, in order; the next step's enqueueStep may run (on another thread) before this
+  // step's finishStep, but no third (at most two steps between enqueueStep and finishStep), and
+  // finishSteps come in the order of the enqueues. `host` must stay valid
+  // until finishStep returns. A step whose enqueueStep threw gets no finishStep. A workspace that
+  // must grow waits in enqueueStep for the pending finishStep (reserveWorkspace avoids that).
+  void enqueueStep(const StepView& host, StepOutput& out);
+  void finishStep(const StepView& host, StepOutput& out);
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return *backend_; }
@@ -74,13 +88,17 @@ class Model {
   struct Workspace {
     int64_t tokens = 0, logitRows = 0;
     Tensor residual, x, h, q, k, v, attn, gate, up;
-    Tensor last, logits;
+    Tensor last, logits[2];  // logits[1] only for an overlapping backend (Backend::overlapsSteps)
   };
   // Grows the workspace to hold a step of this size; true when it reallocated.
   bool ensureWorkspace(int64_t tokens, int64_t logitRows);
   void releaseWorkspace();
   Tensor allocTensor(DType dtype, int64_t rows, int64_t cols);
   void releaseWeights();
+  // The view beginStep gets: chained tokens filled in on the host unless the backend does it.
+  StepView withChainedTokens(const StepView& host);
+  void launchStep(const StepView& host, StepOutput& out);  // enqueueStep less the bookkeeping
+  void waitForFinishedSteps();
 
   ModelConfig config_;
   std::unique_ptr<Backend> backend_;
@@ -89,6 +107,17 @@ class Model {
   std::vector<Weight*> owned_;  // every distinct loaded weight, for release
   Workspace ws_;
   KvCacheShape kv_;
+
+  // Async scheduling. prevTokens_: the last step's sampled ids on the host (backends that do not
+  // overlap steps); prevRows_: how many rows a chained step may read.
+  std::vector<int32_t> prevTokens_, chainedTokenIds_;
+  int prevRows_ = 0;
+  int logitsTurn_ = 0;
+  // Steps enqueued whose finishStep has not returned: the workspace must not be reallocated under
+  // a finishStep that may still read its logits.
+  std::mutex pendingMutex_;
+  std::condition_variable pendingDone_;
+  int pendingSteps_ = 0;
 };
 
 }  // namespace pagedinfer

@@ -37,6 +37,10 @@ struct StepView {
   const int32_t* slotMapping = nullptr;
   const int32_t* logitRows = nullptr;
   const int32_t* blockCopies = nullptr;  // (src, dst) pairs
+  // Async scheduling: (tokenIndex, prevRow) pairs. Before the forward, tokenIds[tokenIndex] becomes
+  // the token sampled at logit row prevRow of the step enqueued just before this one on the model.
+  int numChainedTokens = 0;
+  const int32_t* chainedTokens = nullptr;
   const SamplingView* sampling = nullptr;  // null: logits only
   bool returnLogits = false;
   // Non-zero when the backend padded this decode step to a graph bucket (see Backend::beginStep).
@@ -53,6 +57,12 @@ struct StepOutput {
   std::vector<int32_t> topIds;
   std::vector<float> topLogprobs;
   std::vector<float> logits;  // [rows * vocab] when asked
+  // Rows the host sampler redid after the device flagged them (CUDA): a step chained to this one
+  // read a placeholder (token 0) for them, not the token returned here.
+  std::vector<int32_t> resampledRows;
+  // Set by a backend whose sample() only enqueued the work: which of its result slots
+  // finishSample() completes.
+  int pendingSlot = -1;
 };
 
 }  // namespace pagedinfer

@@ -49,7 +49,7 @@ class CpuBackend : public Backend {
   void pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) override;
   void swiglu(Tensor out, Tensor gate, Tensor up) override;
   void finalNorm(Tensor out, Tensor residual, Tensor x, const StepView& s, const Weight& w, float eps) override;
-  void sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) override;
+  void enqueueSample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) override;
 
   ThreadPool& pool() { return *pool_; }
   // The cache of one layer: K (or V) of slot `slot`, kv head `h` is at base + (slot * heads + h) * headDim.

@@ -9,7 +9,7 @@
 
 namespace pagedinfer {
 
-void CpuBackend::sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) {
+void CpuBackend::enqueueSample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) {
   (void)host;
   const int rows = s.numLogitRows;
   const int vocab = int(logits.cols);

@@ -75,7 +75,11 @@ CudaBackend::CudaBackend(int device, Options options) : device_(device), options
   const char* tuning = std::getenv("PAGEDINFER_GEMM_TUNING");
   tuneGemms_ = !(tuning && std::strcmp(tuning, "0") == 0);
   for (cudaEvent_t& e : stageEvents_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  for (cudaEvent_t& e : sampleEvents_) CUDA_CHECK(cudaEventCreate(&e));
+  for (SampleSlot& slot : sampleSlots_) {
+    CUDA_CHECK(cudaEventCreate(&slot.begin));
+    CUDA_CHECK(cudaEventCreate(&slot.end));
+    CUDA_CHECK(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+  }
   const cublaslt::Api& lt = cublaslt::api();
   if (lt.loaded) {
     cublaslt::Handle h = nullptr;
@@ -99,8 +103,9 @@ CudaBackend::~CudaBackend() {
   freeBuffers();
   for (cudaEvent_t e : stageEvents_)
     if (e) cudaEventDestroy(e);
-  for (cudaEvent_t e : sampleEvents_)
-    if (e) cudaEventDestroy(e);
+  for (SampleSlot& slot : sampleSlots_)
+    for (cudaEvent_t e : {slot.begin, slot.end, slot.done})
+      if (e) cudaEventDestroy(e);
   if (stepEvent_) cudaEventDestroy(stepEvent_);
   if (tilesEvent_) cudaEventDestroy(tilesEvent_);
   profile_.reset();
@@ -109,9 +114,10 @@ CudaBackend::~CudaBackend() {
 
 void CudaBackend::freeBuffers() {
   for (Buffer* b : {&ltWorkspace_, &dequantScratch_, &stageDevice_, &stepDevice_, &tableDevice_, &tilesDevice_, &partials_,
-                    &ropeTable_, &sampleDevice_})
+                    &ropeTable_, &sampleDevice_, &prevIds_})
     if (b->ptr) cudaFree(b->ptr), *b = Buffer{};
-  for (Buffer* b : {&stagePinned_[0], &stagePinned_[1], &stepPinned_, &tablePinned_, &tilesPinned_, &samplePinned_})
+  for (Buffer* b : {&stagePinned_[0], &stagePinned_[1], &stepPinned_, &tablePinned_, &tilesPinned_,
+                    &sampleSlots_[0].pinned, &sampleSlots_[1].pinned})
     if (b->ptr) cudaFreeHost(b->ptr), *b = Buffer{};
 }
 

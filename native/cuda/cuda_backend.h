@@ -2,7 +2,9 @@
 // in their storage type (float32 matrices converted to bf16; Q8_0 repacked, see quant_device.cuh),
 // a bf16 paged KV cache in the HND layout of rope_cache.cu, cuBLASLt (loaded at run time) for
 // GEMMs and its own kernels for everything else. All work is enqueued on one non-blocking stream;
-// decode-only steps are padded to bucket sizes and recorded as CUDA graphs (see beginStep).
+// decode-only steps are padded to bucket sizes and recorded as CUDA graphs (see beginStep). Steps
+// overlap (Backend::overlapsSteps): sample() enqueues, finishSample() waits on another thread
+// while the next step is enqueued, so what a step's finishSample reads has one copy per step.
 #pragma once
 #include <map>
 #include <memory>
@@ -74,7 +76,9 @@ class CudaBackend : public Backend {
   void pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) override;
   void swiglu(Tensor out, Tensor gate, Tensor up) override;
   void finalNorm(Tensor out, Tensor residual, Tensor x, const StepView& s, const Weight& w, float eps) override;
-  void sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) override;
+  void enqueueSample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) override;
+  void finishSample(const StepView& host, StepOutput& out) override;
+  bool overlapsSteps() const override { return true; }
 
   bool replayGraph(int key) override;
   bool beginGraphCapture(int key) override;
@@ -102,7 +106,7 @@ class CudaBackend : public Backend {
   int multiprocessors() const { return multiprocessors_; }
   bool hasCublasLt() const { return lt_ != nullptr; }
   int sampleHostFallbacks() const { return sampleFallbacks_; }
-  float lastSampleKernelMicros() const { return sampleKernelMicros_; }  // device time of the last sample()
+  float lastSampleKernelMicros() const { return sampleKernelMicros_; }  // device time of the last finished sample
   void setSampleBufferTarget(int values) { sampleBufferTarget_ = values; }  // 0: default
   // bf16 GEMM straight through cuBLASLt (out[T][N] = x[T][K] w[N][K]^T); false if no algorithm.
   bool cublasGemm(void* out, bool outF32, int64_t ldOut, const void* x, int64_t T, int64_t K, const void* w, int64_t N);
@@ -123,6 +127,16 @@ class CudaBackend : public Backend {
   struct GraphEntry {
     cudaGraphExec_t exec = nullptr;
     uint64_t gen = 0, warmGen = ~0ull;
+  };
+  // One step's sampling from enqueueSample to finishSample. Two, used in turn: at most two steps
+  // are in flight, and a step is submitted only after the one two before it has finished.
+  struct SampleSlot {
+    Buffer pinned;  // parameters up, results (token, logprob, status, top-n) down
+    cudaEvent_t begin = nullptr, end = nullptr, done = nullptr;
+    const float* logits = nullptr;  // this step's logits buffer (the host fallback reads rows of it)
+    int rows = 0, vocab = 0, maxTopN = 0;
+    bool sampled = false;
+    size_t oResults = 0, oIds = 0, oLps = 0;
   };
 
   void activate() const;
@@ -184,11 +198,15 @@ class CudaBackend : public Backend {
   int decodePartition_ = 0, decodeVariant_ = 4;  // 2 warps, 3 stages, L2 prefetch: measured best (docs)
 
   // sampling
-  Buffer sampleDevice_, samplePinned_;
+  Buffer sampleDevice_;
+  SampleSlot sampleSlots_[2];
+  int sampleTurn_ = 0;
   int sampleFallbacks_ = 0;
   float sampleKernelMicros_ = 0;
   int sampleBufferTarget_ = 0;
-  cudaEvent_t sampleEvents_[2] = {nullptr, nullptr};
+  // The sampled ids of the last step that sampled (-1 where the host redoes the row): what the
+  // next step's chained tokens read (chained_tokens.cu).
+  Buffer prevIds_;
 
   // graphs
   std::map<int, GraphEntry> graphs_;

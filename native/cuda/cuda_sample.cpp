@@ -3,6 +3,8 @@
 // kernels leave token, logprob and top-n per row; only those come back. A row the GPU flags (its
 // cut points fell outside the candidate windows, which the float histogram can misjudge) is
 // redone here by core/sampler.cpp on that row's logits, so every token is the CPU sampler's.
+// Enqueue and finish are apart (Backend::overlapsSteps): the results land in the step's own pinned
+// slot, and its ids also stay on the device for the next step's chained tokens.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -58,74 +60,103 @@ void penaltyEntries(const SampleParams& p, std::vector<cuda::PenaltyEntry>& out)
 
 }  // namespace
 
-void CudaBackend::sample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) {
+void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) {
   beginOp("sample");
   const int rows = int(logits.rows), vocab = int(logits.cols);
   if (logits.dtype != DType::F32) throw InvalidArgumentError("sample: logits must be float32");
+  SampleSlot& slot = sampleSlots_[sampleTurn_];
+  slot.logits = static_cast<const float*>(logits.data);
+  slot.rows = rows;
+  slot.vocab = vocab;
+  slot.maxTopN = 0;
+  slot.sampled = false;
   if (s.returnLogits) {
     out.logits.resize(size_t(rows) * vocab);
     CUDA_CHECK(cudaMemcpyAsync(out.logits.data(), logits.data, out.logits.size() * 4, cudaMemcpyDeviceToHost, stream_));
   }
   const SamplingView* sv = host.sampling;
-  if (!sv || rows == 0) {
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-    if (profile_) profile_->endStep(stream_);
-    return;
+  if (sv && rows > 0) {
+    int maxTopN = 0;
+    std::vector<cuda::SampleRowParams> params(static_cast<size_t>(rows));
+    std::vector<cuda::PenaltyEntry> entries;
+    for (int r = 0; r < rows; r++) {
+      const SampleParams hp = hostParams(*sv, r);
+      cuda::SampleRowParams& p = params[size_t(r)];
+      p.invTemperature = hp.temperature > 0 ? 1.0f / hp.temperature : 0.0f;
+      p.topP = hp.topP;
+      p.logMinP = hp.minP > 0 ? std::log(hp.minP) : -INFINITY;
+      p.repetition = hp.repetitionPenalty;
+      p.presence = hp.presencePenalty;
+      p.frequency = hp.frequencyPenalty;
+      p.topK = hp.topK;
+      p.greedy = hp.temperature < kGreedyTemperature || hp.topK == 1;
+      p.seed = hp.seed;
+      p.outputIndex = int32_t(hp.outputIndex);
+      p.numLogprobs = hp.numLogprobs;
+      p.penaltyBegin = int32_t(entries.size());
+      penaltyEntries(hp, entries);
+      p.penaltyCount = int32_t(entries.size()) - p.penaltyBegin;
+      maxTopN = std::max(maxTopN, std::min(hp.numLogprobs, vocab));
+    }
+    const size_t oParams = 0, oEntries = align16(params.size() * sizeof(cuda::SampleRowParams)),
+                 oResults = oEntries + align16(std::max<size_t>(entries.size(), 1) * sizeof(cuda::PenaltyEntry)),
+                 oIds = oResults + align16(size_t(rows) * sizeof(cuda::SampleRowResult)),
+                 oLps = oIds + align16(size_t(rows) * maxTopN * 4), total = oLps + align16(size_t(rows) * maxTopN * 4);
+    ensureDevice(sampleDevice_, total);
+    ensureDevice(prevIds_, size_t(rows) * 4);
+    ensurePinned(slot.pinned, total);
+    uint8_t* h = static_cast<uint8_t*>(slot.pinned.ptr);
+    uint8_t* d = static_cast<uint8_t*>(sampleDevice_.ptr);
+    std::memcpy(h + oParams, params.data(), params.size() * sizeof(cuda::SampleRowParams));
+    std::memcpy(h + oEntries, entries.data(), entries.size() * sizeof(cuda::PenaltyEntry));
+    CUDA_CHECK(cudaMemcpyAsync(d, h, oResults, cudaMemcpyHostToDevice, stream_));
+    auto* devResults = reinterpret_cast<cuda::SampleRowResult*>(d + oResults);
+    CUDA_CHECK(cudaEventRecord(slot.begin, stream_));
+    cuda::launchSample(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
+                       reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults,
+                       sampleBufferTarget_, stream_);
+    if (maxTopN > 0)
+      cuda::launchTopLogprobs(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults,
+                              maxTopN, reinterpret_cast<int32_t*>(d + oIds), reinterpret_cast<float*>(d + oLps), stream_);
+    CUDA_CHECK(cudaEventRecord(slot.end, stream_));
+    // After both kernels: either may flag a row for the host.
+    cuda::launchKeepSampledTokens(devResults, rows, static_cast<int32_t*>(prevIds_.ptr), stream_);
+    CUDA_CHECK(cudaMemcpyAsync(h + oResults, d + oResults, total - oResults, cudaMemcpyDeviceToHost, stream_));
+    slot.sampled = true;
+    slot.maxTopN = maxTopN;
+    slot.oResults = oResults;
+    slot.oIds = oIds;
+    slot.oLps = oLps;
   }
-  int maxTopN = 0;
-  std::vector<cuda::SampleRowParams> params(static_cast<size_t>(rows));
-  std::vector<cuda::PenaltyEntry> entries;
-  for (int r = 0; r < rows; r++) {
-    const SampleParams hp = hostParams(*sv, r);
-    cuda::SampleRowParams& p = params[size_t(r)];
-    p.invTemperature = hp.temperature > 0 ? 1.0f / hp.temperature : 0.0f;
-    p.topP = hp.topP;
-    p.logMinP = hp.minP > 0 ? std::log(hp.minP) : -INFINITY;
-    p.repetition = hp.repetitionPenalty;
-    p.presence = hp.presencePenalty;
-    p.frequency = hp.frequencyPenalty;
-    p.topK = hp.topK;
-    p.greedy = hp.temperature < kGreedyTemperature || hp.topK == 1;
-    p.seed = hp.seed;
-    p.outputIndex = int32_t(hp.outputIndex);
-    p.numLogprobs = hp.numLogprobs;
-    p.penaltyBegin = int32_t(entries.size());
-    penaltyEntries(hp, entries);
-    p.penaltyCount = int32_t(entries.size()) - p.penaltyBegin;
-    maxTopN = std::max(maxTopN, std::min(hp.numLogprobs, vocab));
-  }
-  const size_t oParams = 0, oEntries = align16(params.size() * sizeof(cuda::SampleRowParams)),
-               oResults = oEntries + align16(std::max<size_t>(entries.size(), 1) * sizeof(cuda::PenaltyEntry)),
-               oIds = oResults + align16(size_t(rows) * sizeof(cuda::SampleRowResult)),
-               oLps = oIds + align16(size_t(rows) * maxTopN * 4), total = oLps + align16(size_t(rows) * maxTopN * 4);
-  ensureDevice(sampleDevice_, total);
-  ensurePinned(samplePinned_, total);
-  uint8_t* h = static_cast<uint8_t*>(samplePinned_.ptr);
-  uint8_t* d = static_cast<uint8_t*>(sampleDevice_.ptr);
-  std::memcpy(h + oParams, params.data(), params.size() * sizeof(cuda::SampleRowParams));
-  std::memcpy(h + oEntries, entries.data(), entries.size() * sizeof(cuda::PenaltyEntry));
-  CUDA_CHECK(cudaMemcpyAsync(d, h, oResults, cudaMemcpyHostToDevice, stream_));
-  auto* devResults = reinterpret_cast<cuda::SampleRowResult*>(d + oResults);
-  CUDA_CHECK(cudaEventRecord(sampleEvents_[0], stream_));
-  cuda::launchSample(static_cast<const float*>(logits.data), rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
-                     reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults,
-                     sampleBufferTarget_, stream_);
-  if (maxTopN > 0)
-    cuda::launchTopLogprobs(static_cast<const float*>(logits.data), rows, vocab,
-                            reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults, maxTopN,
-                            reinterpret_cast<int32_t*>(d + oIds), reinterpret_cast<float*>(d + oLps), stream_);
-  CUDA_CHECK(cudaEventRecord(sampleEvents_[1], stream_));
-  CUDA_CHECK(cudaMemcpyAsync(h + oResults, d + oResults, total - oResults, cudaMemcpyDeviceToHost, stream_));
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
-  float ms = 0;
-  if (cudaEventElapsedTime(&ms, sampleEvents_[0], sampleEvents_[1]) == cudaSuccess) sampleKernelMicros_ = 1000.0f * ms;
+  CUDA_CHECK(cudaEventRecord(slot.done, stream_));
+  if (profile_) profile_->closeStep(stream_);
+  out.pendingSlot = sampleTurn_;
+  sampleTurn_ ^= 1;
+}
 
-  const auto* results = reinterpret_cast<const cuda::SampleRowResult*>(h + oResults);
+// Runs while the next step may be enqueued on another thread: it waits on its own event, reads its
+// own slot, and the host fallback copies logits with a plain cudaMemcpy, never through stream_
+// (which may be recording a graph on the other thread).
+void CudaBackend::finishSample(const StepView& host, StepOutput& out) {
+  if (out.pendingSlot < 0) return;
+  SampleSlot& slot = sampleSlots_[out.pendingSlot];
+  out.pendingSlot = -1;
+  activate();
+  CUDA_CHECK(cudaEventSynchronize(slot.done));
+  if (!slot.sampled) return;
+  const int rows = slot.rows, vocab = slot.vocab, maxTopN = slot.maxTopN;
+  float ms = 0;
+  if (cudaEventElapsedTime(&ms, slot.begin, slot.end) == cudaSuccess) sampleKernelMicros_ = 1000.0f * ms;
+
+  const uint8_t* h = static_cast<const uint8_t*>(slot.pinned.ptr);
+  const auto* results = reinterpret_cast<const cuda::SampleRowResult*>(h + slot.oResults);
+  const auto* ids = reinterpret_cast<const int32_t*>(h + slot.oIds);
+  const auto* lps = reinterpret_cast<const float*>(h + slot.oLps);
   out.maxTopN = maxTopN;
   out.tokens.resize(size_t(rows));
   out.logprobs.resize(size_t(rows));
-  out.topIds.assign(reinterpret_cast<const int32_t*>(h + oIds), reinterpret_cast<const int32_t*>(h + oIds) + size_t(rows) * maxTopN);
-  out.topLogprobs.assign(reinterpret_cast<const float*>(h + oLps), reinterpret_cast<const float*>(h + oLps) + size_t(rows) * maxTopN);
+  out.topIds.assign(ids, ids + size_t(rows) * maxTopN);
+  out.topLogprobs.assign(lps, lps + size_t(rows) * maxTopN);
   std::vector<float> row;
   SampleScratch scratch;
   for (int r = 0; r < rows; r++) {
@@ -135,15 +166,15 @@ void CudaBackend::sample(Tensor logits, const StepView& s, const StepView& host,
       continue;
     }
     sampleFallbacks_++;
+    out.resampledRows.push_back(r);
     row.resize(size_t(vocab));
-    download(row.data(), static_cast<const float*>(logits.data) + size_t(r) * vocab, size_t(vocab) * 4);
-    const SampleResult res = sampleRow(row.data(), vocab, hostParams(*sv, r), scratch,
+    CUDA_CHECK(cudaMemcpy(row.data(), slot.logits + size_t(r) * vocab, size_t(vocab) * 4, cudaMemcpyDeviceToHost));
+    const SampleResult res = sampleRow(row.data(), vocab, hostParams(*host.sampling, r), scratch,
                                        maxTopN ? out.topIds.data() + size_t(r) * maxTopN : nullptr,
                                        maxTopN ? out.topLogprobs.data() + size_t(r) * maxTopN : nullptr);
     out.tokens[size_t(r)] = res.token;
     out.logprobs[size_t(r)] = res.logprob;
   }
-  if (profile_) profile_->endStep(stream_);
 }
 
 }  // namespace pagedinfer

@@ -5,6 +5,8 @@
 // depends only on the step's sizes, so a decode step padded to a bucket size (1, 2, 4, 8, 16, 32,
 // 48, 64, 96, 128, 192, 256 tokens) has the same addresses as the last one of its bucket: its
 // forward can be recorded once as a CUDA graph and replayed with only the arrays' contents new.
+// A step's chained tokens (async scheduling) are gathered into its tokenIds on the device right
+// after the upload, outside any graph, from the ids the previous step's sampler left there.
 #include <algorithm>
 #include <cstring>
 
@@ -52,13 +54,13 @@ const StepView& CudaBackend::beginStep(const StepView& host) {
   const int bucket = decodeOnly ? bucketFor(hostT) : 0;
   graphStep_ = bucket > 0;
   const int T = graphStep_ ? bucket : hostT, S = graphStep_ ? bucket : hostS;
-  const int L = graphStep_ ? bucket : host.numLogitRows, C = host.numBlockCopies;
+  const int L = graphStep_ ? bucket : host.numLogitRows, C = host.numBlockCopies, K = host.numChainedTokens;
 
   // Layout (int32): tokenIds, positions, slotMapping, tokenSeq, decodeTokens, prefillTokens [T each],
-  // logitRows [L], queryStart [S + 1], seqLens [S], blockCopies [2C].
+  // logitRows [L], queryStart [S + 1], seqLens [S], blockCopies [2C], chainedTokens [2K].
   const size_t oTok = 0, oPos = size_t(T), oSlot = 2 * size_t(T), oSeq = 3 * size_t(T), oDec = 4 * size_t(T),
                oPre = 5 * size_t(T), oRows = 6 * size_t(T), oQs = oRows + L, oLens = oQs + S + 1, oCopies = oLens + S,
-               total = oCopies + 2 * size_t(C);
+               oChain = oCopies + 2 * size_t(C), total = oChain + 2 * size_t(K);
   ensureDevice(stepDevice_, total * 4);
   ensurePinned(stepPinned_, total * 4);
   CUDA_CHECK(cudaEventSynchronize(stepEvent_));  // the previous step's copies have left the pinned buffers
@@ -73,6 +75,7 @@ const StepView& CudaBackend::beginStep(const StepView& host) {
   if (host.numLogitRows > 0) std::memcpy(h + oRows, host.logitRows, size_t(host.numLogitRows) * 4);
   for (int r = host.numLogitRows; r < L; r++) h[oRows + r] = r;
   if (C > 0) std::memcpy(h + oCopies, host.blockCopies, size_t(2 * C) * 4);
+  if (K > 0) std::memcpy(h + oChain, host.chainedTokens, size_t(2 * K) * 4);
   numDecode_ = numPrefillTokens_ = maxDecodeCtx_ = 0;
   hostQueryStart_.assign(h + oQs, h + oQs + S + 1);
   for (int s = 0; s < S; s++) {
@@ -89,6 +92,8 @@ const StepView& CudaBackend::beginStep(const StepView& host) {
   }
   int32_t* d = static_cast<int32_t*>(stepDevice_.ptr);
   CUDA_CHECK(cudaMemcpyAsync(d, h, total * 4, cudaMemcpyHostToDevice, stream_));
+  // Model::enqueueStep checked every pair against the rows prevIds_ holds.
+  if (K > 0) cuda::launchGatherChainedTokens(d + oTok, d + oChain, K, static_cast<const int32_t*>(prevIds_.ptr), stream_);
 
   // Block table: a fixed width (a power of two, grown as contexts grow) so graphs keep their shape.
   const int width = std::max(16, nextPow2(std::max(host.maxBlocksPerSeq, 1)));
@@ -203,8 +208,8 @@ void CudaBackend::buildPrefillTiles(int group) {
   numTiles_ = int(tiles.size() / 4);
   ensureDevice(tilesDevice_, std::max<size_t>(tiles.size(), 4) * 4);
   ensurePinned(tilesPinned_, std::max<size_t>(tiles.size(), 4) * 4);
-  // Waits only for the previous tiles' copy to leave the pinned buffer (early in the previous
-  // step), not for the whole stream: a sync here would drain the GPU before every prefill step.
+  // The pinned tiles of an earlier step are no longer in flight (an event, not a stream sync: the
+  // previous step may still be running while this one is enqueued).
   CUDA_CHECK(cudaEventSynchronize(tilesEvent_));
   std::memcpy(tilesPinned_.ptr, tiles.data(), tiles.size() * 4);
   CUDA_CHECK(cudaMemcpyAsync(tilesDevice_.ptr, tilesPinned_.ptr, tiles.size() * 4, cudaMemcpyHostToDevice, stream_));

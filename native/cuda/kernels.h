@@ -27,6 +27,14 @@ void launchDequantRows(DType dtype, const uint8_t* w, int64_t rows, int64_t K, u
 void launchEmbedding(uint16_t* out, const int32_t* tokenIds, int numTokens, const void* table, DType dtype, int64_t K,
                      cudaStream_t stream);
 
+// --- chained_tokens.cu: async scheduling (Backend::overlapsSteps) -----------------------------
+struct SampleRowResult;  // sampling.h
+// ids[r] = the sampled token of row r, or -1 for a row flagged for the host sampler (status != 0).
+void launchKeepSampledTokens(const SampleRowResult* results, int rows, int32_t* ids, cudaStream_t stream);
+// tokenIds[pairs[2i]] = ids[pairs[2i + 1]] for i < numPairs; -1 is written as token 0.
+void launchGatherChainedTokens(int32_t* tokenIds, const int32_t* pairs, int numPairs, const int32_t* ids,
+                               cudaStream_t stream);
+
 // --- programmatic dependent launch (pdl.cuh) ----------------------------------------------------
 // On Hopper and later the decode chain's kernels (GEMV, norms, rope, decode attention) are
 // launched so that each may start while its predecessor finishes; they wait for it on the device

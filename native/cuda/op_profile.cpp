@@ -12,6 +12,7 @@ std::unique_ptr<OpProfile> OpProfile::fromEnv() {
 }
 
 OpProfile::~OpProfile() {
+  accumulate();
   write();
   for (cudaEvent_t e : events_) cudaEventDestroy(e);
 }
@@ -26,7 +27,8 @@ cudaEvent_t OpProfile::event(size_t i) {
 }
 
 void OpProfile::beginStep(cudaStream_t stream, std::string kind) {
-  if (open_) endStep(stream);  // a step that never sampled: close it here
+  if (open_) closeStep(stream);  // a step that never sampled: close it here
+  accumulate();
   kind_ = std::move(kind);
   used_ = 0;
   labels_.clear();
@@ -48,11 +50,17 @@ void OpProfile::addHostTime(const std::string& label, double ms) {
   s.ms += ms;
 }
 
-void OpProfile::endStep(cudaStream_t stream) {
+void OpProfile::closeStep(cudaStream_t stream) {
   if (!open_) return;
-  cudaEvent_t end = event(used_);
   open_ = false;
-  if (!end || cudaEventRecord(end, stream) != cudaSuccess || cudaEventSynchronize(end) != cudaSuccess) return;
+  cudaEvent_t end = event(used_);
+  pending_ = end && cudaEventRecord(end, stream) == cudaSuccess;
+}
+
+void OpProfile::accumulate() {
+  if (!pending_) return;
+  pending_ = false;
+  if (cudaEventSynchronize(events_[used_]) != cudaSuccess) return;
   auto& ops = ops_[kind_];
   double total = 0;
   for (size_t i = 0; i < used_; i++) {

@@ -1,8 +1,8 @@
 // Where an eager step's GPU time goes, op by op (PAGEDINFER_OP_PROFILE=<file>): an event is
 // recorded before each op, and when the step's results are back the gaps between events are
 // added up per (step kind, op). Graph-replayed decode steps count as one "graph replay" op. The
-// table is rewritten every 32 steps and when the backend goes away. Profiling records events
-// only; it does not add synchronisation (the step's own sync at sampling is where it reads them).
+// table is rewritten every 32 steps and when the backend goes away. A step's events are read when
+// the next step begins, which waits for it: profiling serialises steps that would overlap.
 #pragma once
 #include <cstdio>
 #include <map>
@@ -27,8 +27,8 @@ class OpProfile {
   void mark(cudaStream_t stream, std::string label);
   // Host time spent outside the GPU's stream (e.g. cuBLASLt's heuristic), reported apart.
   void addHostTime(const std::string& label, double ms);
-  // The step's work is all enqueued and has completed (the caller synchronised): add it up.
-  void endStep(cudaStream_t stream);
+  // The step's work is all enqueued: its end event (summed up when the next step begins).
+  void closeStep(cudaStream_t stream);
 
  private:
   struct Stat {
@@ -43,7 +43,8 @@ class OpProfile {
   std::vector<std::string> labels_;  // label of the op starting at event i
   size_t used_ = 0;
   std::string kind_;
-  bool open_ = false;
+  bool open_ = false, pending_ = false;
+  void accumulate();
   long steps_ = 0;
   std::map<std::string, std::map<std::string, Stat>> ops_;  // kind -> op -> time
   std::map<std::string, Stat> stepTotals_;

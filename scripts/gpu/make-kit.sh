@@ -23,7 +23,7 @@ vitest=$(node -p "require('./node_modules/vitest/package.json').version")
   npm install "$root/.gpu-run/$tarball" "vitest@$vitest" --prefer-offline --no-audit --no-fund --foreground-scripts >/dev/null)
 cp scripts/device-package-check.mjs "$stage/app/check.mjs"
 cp -r dist "$stage/"
-mkdir -p "$stage/build" && cp build/pagedinfer_kernel_tests "$stage/build/"
+mkdir -p "$stage/build" && cp build/pagedinfer_kernel_tests build/pagedinfer_kernel_bench "$stage/build/"
 tar cf - -C "$stage" dist build app | xz -T2 -6 > .gpu-run/kit.tar.xz
 rm -rf "$stage" ".gpu-run/$tarball"
 

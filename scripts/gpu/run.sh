@@ -22,7 +22,7 @@ case "${1:-tests}" in
     build=$!
     ./build/pagedinfer_kernel_tests --backend cuda 2>&1 | tee "$out/kernel-tests.log" || status=1
     # The repository's GPU tests, on the addon the installed tarball ships.
-    node app/node_modules/vitest/vitest.mjs run test/gpu-models.test.ts 2>&1 | tee "$out/vitest-gpu.log" || status=1
+    node app/node_modules/vitest/vitest.mjs run test/gpu-models.test.ts test/gpu-async.test.ts 2>&1 | tee "$out/vitest-gpu.log" || status=1
     (cd app && env -u PAGEDINFER_ADDON_DIR PAGEDINFER_EXPECT_GPU=1 node check.mjs) 2>&1 | tee "$out/package-check.log" || status=1
     wait $build || status=1
     cat "$out/llamacpp-build-summary.log"
@@ -34,7 +34,7 @@ case "${1:-tests}" in
   final)
     # Everything but the llama.cpp build (its numbers come from a `tests` run): one call.
     ./build/pagedinfer_kernel_tests --backend cuda 2>&1 | tee "$out/kernel-tests.log" || status=1
-    node app/node_modules/vitest/vitest.mjs run test/gpu-models.test.ts 2>&1 | tee "$out/vitest-gpu.log" || status=1
+    node app/node_modules/vitest/vitest.mjs run test/gpu-models.test.ts test/gpu-async.test.ts 2>&1 | tee "$out/vitest-gpu.log" || status=1
     (cd app && env -u PAGEDINFER_ADDON_DIR PAGEDINFER_EXPECT_GPU=1 node check.mjs) 2>&1 | tee "$out/package-check.log" || status=1
     bash scripts/gpu/bench-8b.sh "$out" || status=1
     ;;

@@ -3,7 +3,11 @@
 // the block table (positions 0..p), mixed with the seed and output index when sampling. Any error
 // in block tables, slot mapping, copy-on-write, prefix caching or preemption changes the tokens,
 // and `expectedTokens` computes what they must be without any KV cache at all. It checks the
-// StepBatch as strictly as native/addon/step_batch.cpp does. Real-model tests cover the forward.
+// StepBatch as strictly as native/addon/step_batch.cpp does. Like the native model it takes a
+// second step while one runs and fills chainedTokens from the previous step's samples; a row
+// `resample` names plays the GPU sampler's host fallback: the chained step reads token 0 for it,
+// the result has the right token and lists the row in resampledRows. Real-model tests cover the
+// forward.
 import type { StepBatch, StepResult } from '../../lib/engine/step-batch.js';
 import type { ModelRunner } from '../../lib/engine/types.js';
 import type { ModelConfig } from '../../lib/model/types.js';
@@ -14,11 +18,20 @@ export interface ContextHashOptions {
   eosTokenIds?: number[];
   /** Called before step number `n` (0-based) runs; throwing makes the step reject, like a failing native step. */
   beforeStep?: (n: number, batch: StepBatch) => void;
+  /** Whether it fills chainedTokens (default true); false: the engine does not chain steps. */
+  chainedTokens?: boolean;
+  /** Rows of step `n` whose token the "host fallback" redid (see above). */
+  resample?: (n: number, row: number) => boolean;
 }
 
 function mix(h: number, v: number): number {
   h = Math.imul(h ^ v, 0x9e3779b1);
   return (h ^ (h >>> 15)) >>> 0;
+}
+
+/** A hash of (step, row): which rows a test has the fake host fallback redo. */
+export function mixRow(step: number, row: number): number {
+  return mix(mix(0x51ed, step + 1), row + 1);
 }
 
 export function contextHash(context: ArrayLike<number>): number {
@@ -62,10 +75,20 @@ export class ContextHashRunner implements ModelRunner {
   private numBlocks = 0;
   private stepCount = 0;
   private readonly beforeStep: ContextHashOptions['beforeStep'];
+  private readonly resample: ContextHashOptions['resample'];
+  readonly supportsChainedTokens: boolean;
+  /** The last step's sampled ids as a chained step reads them (-1 for a resampled row); null after a failure. */
+  private prevIds: Int32Array | null = null;
+  private inFlight = 0;
+  /** Steps that had chainedTokens, and rows reported resampled. */
+  numChainedSteps = 0;
+  numResampledRows = 0;
 
   constructor(options: ContextHashOptions = {}) {
     const vocabSize = options.vocabSize ?? 50;
     this.beforeStep = options.beforeStep;
+    this.resample = options.resample;
+    this.supportsChainedTokens = options.chainedTokens ?? true;
     this.config = {
       architecture: 'llama',
       hiddenSize: 8,
@@ -99,20 +122,42 @@ export class ContextHashRunner implements ModelRunner {
   }
 
   step(batch: StepBatch): Promise<StepResult> {
-    // Resolve on a later turn of the event loop, as a native step does.
-    return new Promise((resolve, reject) =>
+    if (this.inFlight >= 2) return Promise.reject(new Error('the model is busy: at most two steps in flight'));
+    this.inFlight++;
+    // Resolve on a later turn of the event loop, as a native step does; steps run in order.
+    return new Promise<StepResult>((resolve, reject) =>
       setImmediate(() => {
+        const n = this.stepCount++;
         try {
-          this.beforeStep?.(this.stepCount++, batch);
-          resolve(this.run(batch));
+          this.beforeStep?.(n, batch);
+          resolve(this.run(batch, n));
         } catch (e) {
+          this.prevIds = null;
           reject(e);
         }
       }),
-    );
+    ).finally(() => this.inFlight--);
   }
 
-  private run(b: StepBatch): StepResult {
+  /** chainedTokens filled in as native code does, from the previous step's ids. */
+  private tokensOf(b: StepBatch): Int32Array {
+    const chain = b.chainedTokens;
+    if (!chain || chain.length === 0) return b.tokenIds;
+    this.numChainedSteps++;
+    const prev = this.prevIds;
+    const tokens = Int32Array.from(b.tokenIds);
+    for (let i = 0; i + 1 < chain.length; i += 2) {
+      const [index, row] = [chain[i], chain[i + 1]];
+      if (index < 0 || index >= b.numTokens) throw new Error('StepBatch: chainedTokens token index');
+      if (!prev || row < 0 || row >= prev.length) throw new Error('StepBatch: chainedTokens row of a step that did not sample it');
+      tokens[index] = Math.max(prev[row], 0);
+    }
+    return tokens;
+  }
+
+  private run(b: StepBatch, n: number): StepResult {
+    const tokenIds = this.tokensOf(b);
+    this.prevIds = null;
     const bs = this.blockSize;
     const check = (ok: boolean, what: string) => {
       if (!ok) throw new Error(`StepBatch: ${what}`);
@@ -136,10 +181,10 @@ export class ContextHashRunner implements ModelRunner {
         const block = b.blockTable[s * b.maxBlocksPerSeq + Math.floor(b.positions[t] / bs)];
         check(block >= 0 && block < this.numBlocks, 'blockTable entry');
         check(b.slotMapping[t] === block * bs + (b.positions[t] % bs), 'slotMapping disagrees with the block table');
-        check(b.tokenIds[t] >= 0 && b.tokenIds[t] < this.config.vocabSize, 'token id');
+        check(tokenIds[t] >= 0 && tokenIds[t] < this.config.vocabSize, 'token id');
       }
     }
-    for (let t = 0; t < b.numTokens; t++) this.slots[b.slotMapping[t]] = b.tokenIds[t];
+    for (let t = 0; t < b.numTokens; t++) this.slots[b.slotMapping[t]] = tokenIds[t];
 
     const rows = b.logitRows.length;
     const sm = b.sampling!;
@@ -172,6 +217,15 @@ export class ContextHashRunner implements ModelRunner {
       }
     }
     this.batches.push({ numTokens: b.numTokens, numSeqs: b.numSeqs, numRows: rows, numCopies: b.blockCopies.length / 2 });
-    return { tokens, logprobs, topIds, topLogprobs, maxTopN, logits: null };
+    const ids = Int32Array.from(tokens);
+    const resampled: number[] = [];
+    for (let r = 0; r < rows; r++) {
+      if (!this.resample?.(n, r)) continue;
+      resampled.push(r);
+      ids[r] = -1;
+    }
+    this.numResampledRows += resampled.length;
+    this.prevIds = ids;
+    return { tokens, logprobs, topIds, topLogprobs, maxTopN, logits: null, resampledRows: Int32Array.from(resampled) };
   }
 }

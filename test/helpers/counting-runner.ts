@@ -8,6 +8,8 @@ export class CountingRunner implements ModelRunner {
   steps = 0;
   computedTokens = 0;
   maxSeqsInStep = 0;
+  /** Steps launched with chainedTokens (async scheduling). */
+  chainedSteps = 0;
   /** Called before each step with its number (0-based). */
   beforeStep: ((n: number) => void) | null = null;
 
@@ -20,6 +22,9 @@ export class CountingRunner implements ModelRunner {
   }
   get backend() {
     return this.inner.backend;
+  }
+  get supportsChainedTokens() {
+    return this.inner.supportsChainedTokens;
   }
   kvCacheBytesPerBlock(blockSize: number): number {
     return this.inner.kvCacheBytesPerBlock(blockSize);
@@ -35,6 +40,7 @@ export class CountingRunner implements ModelRunner {
     this.steps++;
     this.computedTokens += batch.numTokens;
     this.maxSeqsInStep = Math.max(this.maxSeqsInStep, batch.numSeqs);
+    if ((batch.chainedTokens?.length ?? 0) > 0) this.chainedSteps++;
     return this.inner.step(batch);
   }
 }
