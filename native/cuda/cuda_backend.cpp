@@ -72,8 +72,6 @@ CudaBackend::CudaBackend(int device, Options options) : device_(device), options
   CUDA_CHECK(cudaEventCreateWithFlags(&stepEvent_, cudaEventDisableTiming));
   CUDA_CHECK(cudaEventCreateWithFlags(&tilesEvent_, cudaEventDisableTiming));
   profile_ = OpProfile::fromEnv();
-  const char* tuning = std::getenv("PAGEDINFER_GEMM_TUNING");
-  tuneGemms_ = !(tuning && std::strcmp(tuning, "0") == 0);
   for (cudaEvent_t& e : stageEvents_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   for (SampleSlot& slot : sampleSlots_) {
     CUDA_CHECK(cudaEventCreate(&slot.begin));

@@ -170,7 +170,6 @@ class CudaBackend : public Backend {
   std::map<std::string, std::unique_ptr<GemmPlan>> plans_;
   std::map<std::string, cublaslt::MatmulAlgo> algos_;  // heuristic's choice per power-of-two token bucket
   GemmPath gemmPath_ = GemmPath::Auto;
-  bool tuneGemms_ = true;  // PAGEDINFER_GEMM_TUNING=0: the heuristic's first choice
   bool fuseDecode_ = true;
 
   // weights

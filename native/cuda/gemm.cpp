@@ -26,42 +26,11 @@ CudaBackend::GemmPlan::~GemmPlan() {
   if (desc) lt.matmulDescDestroy(desc);
 }
 
-namespace {
-
-constexpr int64_t kTunedBucketMax = 512;
-
-// Index of the candidate with the shortest median of three timed runs (after one untimed run);
-// candidates that fail to run are skipped (0 if all do).
-template <typename Run>
-int fastestCandidate(const cublaslt::HeuristicResult* results, int found, Run run, cudaStream_t stream) {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess) return 0;
-  int best = 0;
-  float bestMs = 0;
-  for (int i = 0; i < found; i++) {
-    if (run(results[i].algo) != cublaslt::kSuccess) continue;
-    float times[3] = {};
-    bool ok = true;
-    for (float& t : times) {
-      ok = ok && cudaEventRecord(start, stream) == cudaSuccess && run(results[i].algo) == cublaslt::kSuccess &&
-           cudaEventRecord(stop, stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess &&
-           cudaEventElapsedTime(&t, start, stop) == cudaSuccess;
-    }
-    if (!ok) continue;
-    std::sort(times, times + 3);
-    if (bestMs == 0 || times[1] < bestMs) best = i, bestMs = times[1];
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  cudaGetLastError();
-  return best;
-}
-
-}  // namespace
-
 // An algorithm chosen for a token count serves its power-of-two bucket: asking cuBLASLt's heuristic
 // took 3.3 ms per new shape on the H100 (docs/engine-benchmark.md), and prefill and mixed steps
-// bring a new token count almost every step (five shapes a step on a Llama layer stack).
+// bring a new token count almost every step (five shapes a step on a Llama layer stack). Timing
+// the heuristic's top 8 candidates instead of taking its first changed W1 by 0.2% (noise), so it
+// takes the first.
 bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* x, int64_t T, int64_t K, const void* w,
                              int64_t N) {
   if (!lt_) return false;
@@ -79,33 +48,22 @@ bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* 
     return lt.matmul(static_cast<cublaslt::Handle>(lt_), p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &algo,
                      ltWorkspace_.ptr, ltWorkspace_.bytes, stream_);
   };
-  // The heuristic's first choice is often not the fastest for skinny or odd shapes: outside graph
-  // capture, up to kTunedBucketMax tokens (above it the first choice ran at 93-95% of the GEMM
-  // ceiling on the H100, and timing the candidates of big shapes costs most of a second), its
-  // candidates run on the real operands (beta = 0, so the last run's output stands) and the
-  // fastest is kept. PAGEDINFER_GEMM_TUNING=0 keeps the first choice.
   auto choose = [&](GemmPlan& p) {
     const auto t0 = std::chrono::steady_clock::now();
     const uint64_t workspace = ltWorkspace_.bytes;
     cublaslt::Preference pref = nullptr;
     bool ok = lt.preferenceCreate(&pref) == cublaslt::kSuccess &&
               lt.preferenceSetAttribute(pref, cublaslt::kPrefMaxWorkspace, &workspace, sizeof(workspace)) == cublaslt::kSuccess;
-    constexpr int kCandidates = 8;
-    cublaslt::HeuristicResult results[kCandidates] = {};
+    cublaslt::HeuristicResult result{};
     int found = 0;
     ok = ok &&
-         lt.algoGetHeuristic(static_cast<cublaslt::Handle>(lt_), p.desc, p.a, p.b, p.d, p.d, pref, kCandidates, results,
-                             &found) == cublaslt::kSuccess &&
+         lt.algoGetHeuristic(static_cast<cublaslt::Handle>(lt_), p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found) ==
+             cublaslt::kSuccess &&
          found > 0;
     if (pref) lt.preferenceDestroy(pref);
-    if (ok) p.algo = results[0].algo;
-    if (ok && found > 1 && !capturing_ && tuneGemms_ && bucket <= kTunedBucketMax) {
-      auto runCandidate = [&](const cublaslt::MatmulAlgo& a) { return run(p, a); };
-      p.algo = results[fastestCandidate(results, found, runCandidate, stream_)].algo;
-    }
+    if (ok) p.algo = result.algo;
     if (profile_)
-      profile_->addHostTime("cuBLASLt heuristic + tuning",
-                            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      profile_->addHostTime("cuBLASLt heuristic", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     return ok;
   };
   if (!slot) {
@@ -133,7 +91,7 @@ bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* 
   GemmPlan& p = *slot;
   if (!p.ok) return false;
   cublaslt::Status st = run(p, p.algo);
-  if (st != cublaslt::kSuccess && p.borrowed) {  // the bucket's algorithm does not fit this size: choose for it
+  if (st != cublaslt::kSuccess && p.borrowed) {  // the bucket's algorithm does not fit this size: ask for it
     p.borrowed = false;
     if (!choose(p)) {
       p.ok = false;
