@@ -323,7 +323,7 @@ void benchSampling(Bench& bench) {
       const int fallbacks = b.sampleHostFallbacks() - before;
       char note[160];
       std::snprintf(note, sizeof note, "kernels %.1f us; %d of %d rows redone on the host; buffer target %d",
-                    kernelUs[kernelUs.size() / 2], fallbacks, 23 * rows, target ? target : 512);
+                    kernelUs[kernelUs.size() / 2], fallbacks, 23 * rows, target ? target : 256);
       bench.addBandwidth(std::string("sampling ") + names[mode] + (logprobs >= 0 ? " +5 logprobs" : ""),
                          "256 x 128256, sample() wall", us, double(rows) * vocab * 4, note);
     }

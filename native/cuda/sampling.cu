@@ -27,6 +27,9 @@ namespace {
 using namespace sampler;
 
 constexpr int kChunk = kThreads * 64;  // elements between buffer checks
+// Values a row aims to buffer above its threshold: 256, 512, 1024 and 2048 measured 88-92, 102-106,
+// 109-114 and 113-117 us of kernels for 256 x 128k sampled rows on the H100 (docs/cuda-kernels.md S5).
+constexpr int kDefaultBufferTarget = kCap / 16;
 constexpr int kSample = 4 * kThreads;  // first elements that set the reference and the threshold
 
 struct Row {
@@ -360,7 +363,7 @@ void launchSample(const float* logits, int rows, int vocab, const SampleRowParam
   else allowDynamicSmem(sampleKernel, common, configured);
   sampleKernel<<<rows, kThreads, smem, stream>>>(logits, vocab, params, penalties, results,
                                                  anyPenalties ? (vocab + 31) / 32 : 0,
-                                                 bufferTarget > 0 ? std::min(bufferTarget, kCap / 2) : kCap / 8);
+                                                 bufferTarget > 0 ? std::min(bufferTarget, kCap / 2) : kDefaultBufferTarget);
   CUDA_CHECK_LAUNCH("sample");
 }
 
