@@ -16,6 +16,7 @@ import { Scheduler } from './scheduler.js';
 import { createSequence, forkSequence, type Sequence } from './sequence.js';
 import type { StepResult } from './step-batch.js';
 import { StepBuilder, type BuiltStep } from './step-builder.js';
+import { checkRequest } from './request-check.js';
 import { StepTrace } from './step-trace.js';
 import type {
   EngineChunk,
@@ -100,7 +101,7 @@ export class Engine {
     if (this.fatal) throw this.fatal;
     if (this.closing) throw new AbortError('the engine was shut down: create a new one');
     if (opts.signal?.aborted) throw new AbortError();
-    const prompt = this.checkRequest(input, params);
+    const prompt = checkRequest(input, params, this.config.vocabSize, this.options, this.tokenizer !== null);
     const requestId = opts.requestId ?? `req-${++this.nextRequestNumber}`;
     if (this.requests.has(requestId)) throw new InvalidRequestError(`request id ${requestId} is already running`, 'requestId');
     const priority = opts.priority ?? 0;
@@ -176,34 +177,6 @@ export class Engine {
     for (const id of [...this.requests.keys()]) this.abort(id);
     this.wakeLoop();
     await this.loop;
-  }
-
-  private checkRequest(input: GenerateInput, params: SamplingParams): Int32Array {
-    const ids = input?.promptTokenIds;
-    if (!Array.isArray(ids) || ids.length === 0) throw new InvalidRequestError('promptTokenIds must be a non-empty array of token ids', 'prompt');
-    const vocab = this.config.vocabSize;
-    const prompt = new Int32Array(ids.length);
-    for (let i = 0; i < ids.length; i++) {
-      const t = ids[i];
-      if (!Number.isInteger(t) || t < 0 || t >= vocab)
-        throw new InvalidRequestError(`prompt token ${i} is ${JSON.stringify(t)}, not a token id below the vocabulary size ${vocab}`, 'prompt');
-      prompt[i] = t;
-    }
-    const { maxModelLen, blockSize, numBlocks } = this.options;
-    if (prompt.length + params.maxTokens > maxModelLen)
-      throw new InvalidRequestError(
-        `the prompt (${prompt.length} tokens) plus maxTokens (${params.maxTokens}) exceeds the context of ${maxModelLen} tokens: shorten the prompt or lower maxTokens`,
-        prompt.length >= maxModelLen ? 'prompt' : 'maxTokens',
-      );
-    const blocks = Math.ceil((prompt.length + params.maxTokens) / blockSize);
-    if (blocks > numBlocks)
-      throw new CapacityError(
-        `the prompt (${prompt.length} tokens) plus maxTokens (${params.maxTokens}) needs ${blocks} KV blocks of ${blockSize} tokens, ` +
-          `but the whole KV cache has ${numBlocks}: lower maxTokens, shorten the prompt, or give the engine a larger kvCacheBytes`,
-      );
-    if (params.stop.length > 0 && !this.tokenizer)
-      throw new InvalidRequestError('stop strings need a tokenizer, and this engine has none: use stopTokenIds', 'stop');
-    return prompt;
   }
 
   private async run(): Promise<void> {
