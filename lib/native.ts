@@ -120,6 +120,11 @@ export class NativeModelRunner implements ModelRunner {
   kvCacheBytesPerBlock(blockSize: number): number {
     return this.native.kvCacheBytesPerBlock(blockSize);
   }
+  /** The GPU's whole memory, as its addon reports it (undefined on the CPU). */
+  totalMemory(): number | undefined {
+    const total = this.backend.info.totalMemory;
+    return typeof total === 'number' && total > 0 ? total : undefined;
+  }
   availableMemory(): number {
     return this.native.availableMemory();
   }

@@ -87,6 +87,22 @@ describe('Engine admission', () => {
     await expect(Engine.create(cpu, null, { kvCacheFraction: 1.5 })).rejects.toThrow(/kvCacheFraction must be in/);
   });
 
+  it('sizes the KV cache from gpuMemoryUtilization as vLLM does: what is left of that share of the whole GPU', async () => {
+    const blocks = async (runner: ContextHashRunner, options: EngineOptions) => {
+      const engine = await Engine.create(runner, null, options);
+      await engine.shutdown();
+      return engine.stats().numBlocks;
+    };
+    // 1 MiB free of a 4 MiB device (3 MiB held by weights and the rest), 64 bytes per block.
+    const gpu = Object.assign(new ContextHashRunner({ vocabSize: VOCAB }), { backend: { name: 'cuda' }, totalMemory: () => 4 * 2 ** 20 });
+    expect(await blocks(gpu, { gpuMemoryUtilization: 0.9 })).toBe(Math.floor((2 ** 20 - 0.1 * 4 * 2 ** 20) / 64));
+    expect(await blocks(gpu, { gpuMemoryUtilization: 1 })).toBe(2 ** 20 / 64);
+    await expect(Engine.create(gpu, null, { gpuMemoryUtilization: 0.7 })).rejects.toThrow(/leaves no room for a KV cache/);
+    await expect(Engine.create(gpu, null, { gpuMemoryUtilization: 0 })).rejects.toThrow(/gpuMemoryUtilization must be in/);
+    const cpu = new ContextHashRunner({ vocabSize: VOCAB });
+    await expect(Engine.create(cpu, null, { gpuMemoryUtilization: 0.9 })).rejects.toThrow(/needs a GPU backend/);
+  });
+
   it('takes larger steps by default on a GPU, and caps prefill while decoding only when asked', async () => {
     const limits = async (runner: ContextHashRunner, options: EngineOptions) => {
       const engine = await Engine.create(runner, null, options);

@@ -183,6 +183,7 @@ function serveArgs(o: ModelCliOptions): string[] {
   add('--load-format', o.loadFormat);
   add('--dtype', o.dtype);
   add('--kv-cache-bytes', o.kvCacheBytes);
+  add('--gpu-memory-utilization', o.gpuMemoryUtilization);
   add('--block-size', o.blockSize);
   add('--max-num-seqs', o.maxNumSeqs);
   add('--max-num-batched-tokens', o.maxNumBatchedTokens);

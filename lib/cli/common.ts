@@ -28,6 +28,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--load-format <format>', "'dummy' for random weights of the model's shape (a preset or config.json)")
     .option('--dtype <type>', 'weight type of dummy weights (F32, F16, BF16)', 'BF16')
     .option('--kv-cache-bytes <bytes>', 'KV cache size in bytes', parseInteger('--kv-cache-bytes', 1))
+    .option('--gpu-memory-utilization <fraction>', "share of the GPU's memory this engine may hold (as vLLM's)", parseNumber('--gpu-memory-utilization'))
     .option('--block-size <n>', 'tokens per KV block', parseInteger('--block-size', 1))
     .option('--max-num-seqs <n>', 'most sequences per step', parseInteger('--max-num-seqs', 1))
     .option('--max-num-batched-tokens <n>', 'token budget of one step', parseInteger('--max-num-batched-tokens', 1))
@@ -48,6 +49,7 @@ export interface ModelCliOptions {
   loadFormat?: string;
   dtype: string;
   kvCacheBytes?: number;
+  gpuMemoryUtilization?: number;
   blockSize?: number;
   maxNumSeqs?: number;
   maxNumBatchedTokens?: number;
@@ -67,6 +69,7 @@ export function loadOptions(o: ModelCliOptions): LoadModelOptions {
     loadFormat: o.loadFormat as 'auto' | 'dummy' | undefined,
     dummyDType: o.dtype as 'F32' | 'F16' | 'BF16',
     kvCacheBytes: o.kvCacheBytes,
+    gpuMemoryUtilization: o.gpuMemoryUtilization,
     blockSize: o.blockSize,
     maxNumSeqs: o.maxNumSeqs,
     maxNumBatchedTokens: o.maxNumBatchedTokens,

@@ -43,6 +43,26 @@ function runsOnGpu(runner: ModelRunner): boolean {
   return runner.backend !== undefined && runner.backend.name !== 'cpu';
 }
 
+/**
+ * vLLM's gpu_memory_utilization: the share of the device's whole memory this engine may hold
+ * (weights, activations and KV cache); the KV cache gets what is left of it once the weights and
+ * the workspace are in place.
+ */
+function kvBytesFromUtilization(runner: ModelRunner, utilization: unknown): number {
+  if (typeof utilization !== 'number' || !(utilization > 0 && utilization <= 1))
+    throw new InvalidRequestError(`engine option gpuMemoryUtilization must be in (0, 1], got ${JSON.stringify(utilization)}`, 'gpuMemoryUtilization');
+  const total = runner.totalMemory?.();
+  if (!runsOnGpu(runner) || total === undefined)
+    throw new InvalidRequestError('engine option gpuMemoryUtilization needs a GPU backend: on the CPU use kvCacheFraction or kvCacheBytes', 'gpuMemoryUtilization');
+  const available = runner.availableMemory();
+  const bytes = Math.floor(available - (1 - utilization) * total);
+  if (bytes <= 0)
+    throw new CapacityError(
+      `gpuMemoryUtilization ${utilization} leaves no room for a KV cache: the device has ${total} bytes, ${total - available} already in use (weights, workspace, other processes); raise it`,
+    );
+  return bytes;
+}
+
 /** The step's limits alone: how many sequences and tokens one step may carry. */
 export function resolveStepLimits(runner: ModelRunner, options: EngineOptions = {}): { maxNumSeqs: number; maxNumBatchedTokens: number } {
   const defaults = runsOnGpu(runner) ? GPU_STEP_LIMITS : CPU_STEP_LIMITS;
@@ -77,6 +97,8 @@ export function resolveEngineOptions(runner: ModelRunner, options: EngineOptions
   let kvCacheBytes: number;
   if (options.kvCacheBytes !== undefined) {
     kvCacheBytes = positiveInt('kvCacheBytes', options.kvCacheBytes, 0);
+  } else if (options.gpuMemoryUtilization !== undefined) {
+    kvCacheBytes = kvBytesFromUtilization(runner, options.gpuMemoryUtilization);
   } else {
     const fraction = options.kvCacheFraction ?? (runsOnGpu(runner) ? GPU_KV_FRACTION : CPU_KV_FRACTION);
     if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 1))

@@ -11,6 +11,8 @@ export interface ModelRunner {
   kvCacheBytesPerBlock(blockSize: number): number;
   /** Memory the backend could still allocate (device memory left, or host memory available). */
   availableMemory(): number;
+  /** Optional: the device's whole memory (GPUs), for gpuMemoryUtilization. */
+  totalMemory?(): number | undefined;
   initKvCache(numBlocks: number, blockSize: number): void;
   /** Optional: allocate the activations of the largest step before the KV cache is sized. */
   reserveWorkspace?(tokens: number, logitRows: number): void;
@@ -34,6 +36,11 @@ export interface EngineOptions {
   kvCacheBytes?: number;
   /** Fraction of available memory for the KV cache when kvCacheBytes is not given (default 0.9 on GPUs, 0.25 on the CPU). */
   kvCacheFraction?: number;
+  /**
+   * As vLLM's: the share of the GPU's whole memory this engine may hold (weights, activations and
+   * KV cache); when given, the KV cache is what is left of it. GPU backends only.
+   */
+  gpuMemoryUtilization?: number;
   /** Most sequences in one step (default 512 on a GPU, 256 on the CPU). */
   maxNumSeqs?: number;
   /** Token budget of one step: decode tokens first, then chunked prefill (default 8192 on a GPU, 2048 on the CPU). */
