@@ -10,6 +10,7 @@
 
 #include "bench.h"
 #include "cuda/cuda_check.h"
+#include "cuda/event_timing.h"
 #include "cuda/kernels.h"
 
 namespace pagedinfer::bench {
@@ -17,23 +18,7 @@ namespace pagedinfer::bench {
 double Bench::medianMicros(const std::function<void()>& f, int reps, int warmup) {
   for (int i = 0; i < warmup; i++) f();
   b.synchronize();
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  std::vector<float> ms;
-  for (int i = 0; i < reps; i++) {
-    CUDA_CHECK(cudaEventRecord(start, b.stream()));
-    f();
-    CUDA_CHECK(cudaEventRecord(stop, b.stream()));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float t = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
-    ms.push_back(t);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(ms.begin(), ms.end());
-  return 1000.0 * ms[ms.size() / 2];
+  return 1000.0 * cuda::medianEventMillis(b.stream(), reps, f);
 }
 
 double Bench::medianHostMicros(const std::function<void()>& f, int reps, int warmup) {
@@ -98,27 +83,13 @@ Bench::~Bench() {
   for (void* p : allocations_) cudaFree(p);
 }
 
+// The backend's own ceilings (CudaBackend::measureCeilings), the ones the engine's benchmarks use.
 void measureCeilings(Bench& bench) {
-  const size_t bytes = size_t(1) << 30;
-  void* src = bench.deviceAlloc(bytes);
-  void* dst = bench.deviceAlloc(bytes);
-  bench.fillRandom(src, DType::BF16, int64_t(bytes / 2), 1, 0, 1);
-  const double copyUs = bench.medianMicros([&] {
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, bench.b.stream()));
-  });
-  bench.copyGBs = 2.0 * double(bytes) / copyUs / 1e3;
-  const int64_t n = 8192;
-  void* a = bench.deviceAlloc(size_t(n * n) * 2);
-  void* w = bench.deviceAlloc(size_t(n * n) * 2);
-  void* c = bench.deviceAlloc(size_t(n * n) * 2);
-  bench.fillRandom(a, DType::BF16, n * n, 2, 0, 1);
-  bench.fillRandom(w, DType::BF16, n * n, 3, 0, 1);
-  const double gemmUs = bench.medianMicros([&] {
-    if (!bench.b.cublasGemm(c, false, n, a, n, n, w, n)) throw DeviceError("no cuBLASLt algorithm for the ceiling GEMM");
-  }, 10, 3);
-  bench.gemmTFs = 2.0 * double(n) * n * n / gemmUs / 1e6;
-  std::printf("ceilings: device-to-device copy of 1 GiB %.1f us = %.0f GB/s (read + write); bf16 GEMM 8192^3 %.1f us = %.0f TFLOP/s\n",
-              copyUs, bench.copyGBs, gemmUs, bench.gemmTFs);
+  const DeviceCeilings c = bench.b.measureCeilings();
+  bench.copyGBs = c.copyBytesPerSecond / 1e9;
+  bench.gemmTFs = c.matmulFlopsPerSecond / 1e12;
+  std::printf("ceilings: device-to-device copy of 1 GiB = %.0f GB/s (read + write); %s = %.0f TFLOP/s\n", bench.copyGBs,
+              c.matmulShape.c_str(), bench.gemmTFs);
 }
 
 }  // namespace pagedinfer::bench

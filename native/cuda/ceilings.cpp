@@ -1,12 +1,10 @@
 // The GPU's measured ceilings for benchmark rooflines: a 1 GiB device-to-device copy (bytes read
 // plus written) and an 8192^3 bf16 GEMM through cuBLASLt, each the median of several timed runs
 // on random data (never zeros: they can run faster than real data).
-#include <algorithm>
-#include <vector>
-
 #include "../core/errors.h"
 #include "cuda_backend.h"
 #include "cuda_check.h"
+#include "event_timing.h"
 #include "kernels.h"
 
 namespace pagedinfer {
@@ -15,24 +13,8 @@ namespace {
 
 template <typename F>
 double medianSeconds(cudaStream_t stream, int reps, F&& run) {
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
   run();  // warm-up
-  std::vector<float> ms;
-  for (int i = 0; i < reps; i++) {
-    CUDA_CHECK(cudaEventRecord(start, stream));
-    run();
-    CUDA_CHECK(cudaEventRecord(stop, stream));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float t = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
-    ms.push_back(t);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2] / 1000.0;
+  return cuda::medianEventMillis(stream, reps, run) / 1000.0;
 }
 
 }  // namespace
