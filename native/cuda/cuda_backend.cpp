@@ -126,11 +126,6 @@ void CudaBackend::beginOp(const char* label) {
   if (profile_ && !capturing_) profile_->mark(stream_, label);
 }
 
-void CudaBackend::beginOp(const std::string& label) {
-  activate();
-  if (profile_ && !capturing_) profile_->mark(stream_, label);
-}
-
 void CudaBackend::setProgrammaticLaunch(bool on) {
   cuda::programmaticLaunchFlag() = on && ccMajor_ >= 9;
   invalidateGraphs();  // recorded launches keep the attribute they were captured with

@@ -142,7 +142,6 @@ class CudaBackend : public Backend {
   void activate() const;
   // activate() and, when profiling, an event before the op (op_profile.h).
   void beginOp(const char* label);
-  void beginOp(const std::string& label);
   // Grows a buffer the step's kernels read (invalidating recorded graphs); throws while capturing.
   void ensureDevice(Buffer& b, size_t bytes);
   void ensurePinned(Buffer& b, size_t bytes);

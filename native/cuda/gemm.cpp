@@ -27,7 +27,7 @@ CudaBackend::GemmPlan::~GemmPlan() {
 }
 
 // An algorithm chosen for a token count serves its power-of-two bucket: asking cuBLASLt's heuristic
-// took 3.3 ms per new shape on the H100 (docs/engine-benchmark.md), and prefill and mixed steps
+// took 3.3 ms per new shape on the H100 (docs/benchmarks.md, op profile), and prefill and mixed steps
 // bring a new token count almost every step (five shapes a step on a Llama layer stack). Timing
 // the heuristic's top 8 candidates instead of taking its first changed W1 by 0.2% (noise), so it
 // takes the first.
@@ -44,8 +44,8 @@ bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* 
   if (plans_.size() > 512 && !plans_.count(key)) plans_.clear();
   std::unique_ptr<GemmPlan>& slot = plans_[key];
   const float alpha = 1.0f, beta = 0.0f;
-  auto run = [&](const GemmPlan& p, const cublaslt::MatmulAlgo& algo) {
-    return lt.matmul(static_cast<cublaslt::Handle>(lt_), p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &algo,
+  auto run = [&](const GemmPlan& p) {
+    return lt.matmul(static_cast<cublaslt::Handle>(lt_), p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &p.algo,
                      ltWorkspace_.ptr, ltWorkspace_.bytes, stream_);
   };
   auto choose = [&](GemmPlan& p) {
@@ -90,22 +90,22 @@ bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* 
   }
   GemmPlan& p = *slot;
   if (!p.ok) return false;
-  cublaslt::Status st = run(p, p.algo);
+  cublaslt::Status st = run(p);
   if (st != cublaslt::kSuccess && p.borrowed) {  // the bucket's algorithm does not fit this size: ask for it
     p.borrowed = false;
     if (!choose(p)) {
       p.ok = false;
       return false;
     }
-    st = run(p, p.algo);
+    st = run(p);
   }
   if (st != cublaslt::kSuccess) throw DeviceError("cuBLASLt matmul failed (status " + std::to_string(st) + ") for " + key);
   return true;
 }
 
 void CudaBackend::matmul(Tensor out, Tensor x, const Weight& w, const Weight* bias) {
-  if (profile_) beginOp("matmul " + std::to_string(w.rows) + "x" + std::to_string(w.cols));
-  else activate();
+  // The label is built only when profiling: this runs for every matmul of every step.
+  beginOp(profile_ ? ("matmul " + std::to_string(w.rows) + "x" + std::to_string(w.cols)).c_str() : "matmul");
   const int64_t T = x.rows, K = x.cols, N = w.rows;
   if (x.dtype != DType::BF16 || (out.dtype != DType::BF16 && out.dtype != DType::F32))
     throw InvalidArgumentError("matmul: the CUDA backend takes bf16 inputs and bf16 or float outputs");
