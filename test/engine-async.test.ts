@@ -10,7 +10,7 @@ import { NativeModelRunner } from '../lib/native.js';
 import { normalizeSamplingParams, type SamplingParamsInput } from '../lib/sampling/params.js';
 import { loadHfTokenizer } from '../lib/tokenizer/hf-tokenizer.js';
 import { collect, type Collected } from './helpers/collect.js';
-import { CountingRunner } from './helpers/counting-runner.js';
+import { CountingRunner, runArrivals } from './helpers/counting-runner.js';
 import { HAVE_SHARED, sharedPath, sharedTitle } from './helpers/shared.js';
 
 interface Job {
@@ -68,13 +68,7 @@ describe.skipIf(!HAVE_SHARED)(sharedTitle('async scheduling on a real model (CPU
         }
         if (j.abortAt === step) aborters[i].abort();
       });
-    runner.beforeStep = (n) => submit(n);
-    submit(0);
-    while (results.filter(Boolean).length < jobs.length) {
-      await Promise.all(results.filter(Boolean));
-      submit(Infinity);
-    }
-    const done = await Promise.all(results);
+    const done = await runArrivals(runner, results, jobs.length, submit);
     const stats = engine.stats();
     await engine.shutdown();
     return { done, stats, chainedSteps: runner.chainedSteps, steps: runner.steps };

@@ -10,7 +10,7 @@ import { NativeModelRunner } from '../lib/native.js';
 import { normalizeSamplingParams, type SamplingParamsInput } from '../lib/sampling/params.js';
 import { loadHfTokenizer } from '../lib/tokenizer/hf-tokenizer.js';
 import { collect } from './helpers/collect.js';
-import { CountingRunner } from './helpers/counting-runner.js';
+import { CountingRunner, runArrivals } from './helpers/counting-runner.js';
 import { referenceCases } from './helpers/reference.js';
 import { HAVE_SHARED, sharedPath, sharedTitle } from './helpers/shared.js';
 
@@ -77,13 +77,7 @@ async function batched(model: string, jobs: Job[], options: EngineOptions = {}) 
       if (!results[i] && j.arriveAt <= step)
         results[i] = collect(engine.generate({ promptTokenIds: j.prompt }, params({ maxTokens: j.maxTokens }, j.prompt.length, vocab)));
     });
-  runner.beforeStep = (n) => submit(n);
-  submit(0);
-  while (results.filter(Boolean).length < jobs.length) {
-    await Promise.all(results.filter(Boolean));
-    submit(Infinity);
-  }
-  const done = await Promise.all(results);
+  const done = await runArrivals(runner, results, jobs.length, submit);
   const stats = engine.stats();
   await engine.shutdown();
   return { done, stats, runner };

@@ -44,3 +44,18 @@ export class CountingRunner implements ModelRunner {
     return this.inner.step(batch);
   }
 }
+
+/**
+ * Starts requests as the runner reaches their arrival step: `submit(step)` starts those due by
+ * then and puts their promises in `results`; once nothing runs, the rest start at once. Resolves
+ * with all `count` results.
+ */
+export async function runArrivals<T>(runner: CountingRunner, results: Promise<T>[], count: number, submit: (step: number) => void): Promise<T[]> {
+  runner.beforeStep = (n) => submit(n);
+  submit(0);
+  while (results.filter(Boolean).length < count) {
+    await Promise.all(results.filter(Boolean));
+    submit(Infinity);
+  }
+  return Promise.all(results);
+}
