@@ -7,30 +7,15 @@ import type { SamplingBatch, StepBatch, StepResult } from '../lib/engine/step-ba
 import { NativeError } from '../lib/errors.js';
 import { loadDummySpec } from '../lib/model/dummy.js';
 import { NativeModelRunner } from '../lib/native.js';
+import { singleSequenceBatch } from './helpers/single-sequence.js';
 
 const BLOCK = 16;
 const MAX_BLOCKS = 4;
 
 /** One sequence's tokens at `start`, in the blocks [seq * MAX_BLOCKS, ...), greedy on its last token. */
 function batchFor(seq: number, tokens: number[], start: number, chainedTokens?: number[]): StepBatch {
-  const n = tokens.length;
-  const base = seq * MAX_BLOCKS;
-  return {
-    numTokens: n,
-    numSeqs: 1,
-    tokenIds: Int32Array.from(tokens),
-    positions: Int32Array.from(tokens, (_, i) => start + i),
-    queryStart: Int32Array.from([0, n]),
-    seqLens: Int32Array.from([start + n]),
-    blockTable: Int32Array.from({ length: MAX_BLOCKS }, (_, i) => base + i),
-    maxBlocksPerSeq: MAX_BLOCKS,
-    slotMapping: Int32Array.from(tokens, (_, i) => base * BLOCK + start + i),
-    logitRows: Int32Array.from([n - 1]),
-    sampling: greedy(1),
-    returnLogits: true,
-    blockCopies: new Int32Array(0),
-    ...(chainedTokens ? { chainedTokens: Int32Array.from(chainedTokens) } : {}),
-  };
+  const batch = singleSequenceBatch(tokens, start, BLOCK, MAX_BLOCKS, [tokens.length - 1], greedy(1), seq * MAX_BLOCKS);
+  return chainedTokens ? { ...batch, chainedTokens: Int32Array.from(chainedTokens) } : batch;
 }
 
 function greedy(rows: number): SamplingBatch {

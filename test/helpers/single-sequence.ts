@@ -1,7 +1,7 @@
 // Drives one sequence through a ModelRunner without the engine: the prompt in one prefill step
 // (logits of every position), then greedy decode one token per step. Blocks are laid out
 // contiguously. Model tests use it to compare the forward with reference outputs directly.
-import type { StepBatch } from '../../lib/engine/step-batch.js';
+import type { SamplingBatch, StepBatch } from '../../lib/engine/step-batch.js';
 import type { ModelRunner } from '../../lib/engine/types.js';
 
 export interface SingleSequenceRun {
@@ -11,7 +11,20 @@ export interface SingleSequenceRun {
   greedy: number[];
 }
 
-function batchFor(tokens: number[], start: number, blockSize: number, maxBlocks: number, logitRows: number[]): StepBatch {
+/**
+ * One sequence's step: `tokens` at positions from `start`, in the contiguous blocks
+ * [firstBlock, firstBlock + maxBlocks), logits of `logitRows`, sampled with `sampling` (null:
+ * logits only).
+ */
+export function singleSequenceBatch(
+  tokens: number[],
+  start: number,
+  blockSize: number,
+  maxBlocks: number,
+  logitRows: number[],
+  sampling: SamplingBatch | null = null,
+  firstBlock = 0,
+): StepBatch {
   const n = tokens.length;
   return {
     numTokens: n,
@@ -20,11 +33,11 @@ function batchFor(tokens: number[], start: number, blockSize: number, maxBlocks:
     positions: Int32Array.from(tokens, (_, i) => start + i),
     queryStart: Int32Array.from([0, n]),
     seqLens: Int32Array.from([start + n]),
-    blockTable: Int32Array.from({ length: maxBlocks }, (_, i) => i),
+    blockTable: Int32Array.from({ length: maxBlocks }, (_, i) => firstBlock + i),
     maxBlocksPerSeq: maxBlocks,
-    slotMapping: Int32Array.from(tokens, (_, i) => start + i),
+    slotMapping: Int32Array.from(tokens, (_, i) => firstBlock * blockSize + start + i),
     logitRows: Int32Array.from(logitRows),
-    sampling: null,
+    sampling,
     returnLogits: true,
     blockCopies: new Int32Array(0),
   };
@@ -45,12 +58,12 @@ export async function runSingleSequence(
   const vocab = runner.config.vocabSize;
   const maxBlocks = Math.ceil((prompt.length + greedySteps) / blockSize);
   runner.initKvCache(maxBlocks, blockSize);
-  const prefill = await runner.step(batchFor(prompt, 0, blockSize, maxBlocks, prompt.map((_, i) => i)));
+  const prefill = await runner.step(singleSequenceBatch(prompt, 0, blockSize, maxBlocks, prompt.map((_, i) => i)));
   const promptLogits = prefill.logits!;
   const greedy: number[] = [argmax(promptLogits.subarray((prompt.length - 1) * vocab, prompt.length * vocab))];
   while (greedy.length < greedySteps) {
     const pos = prompt.length + greedy.length - 1;
-    const r = await runner.step(batchFor([greedy[greedy.length - 1]], pos, blockSize, maxBlocks, [0]));
+    const r = await runner.step(singleSequenceBatch([greedy[greedy.length - 1]], pos, blockSize, maxBlocks, [0]));
     greedy.push(argmax(r.logits!));
   }
   return { promptLogits, greedy };
@@ -66,11 +79,11 @@ export async function runForcedPath(runner: ModelRunner, prompt: number[], force
   const vocab = runner.config.vocabSize;
   const maxBlocks = Math.ceil((prompt.length + forced.length) / blockSize);
   runner.initKvCache(maxBlocks, blockSize);
-  const prefill = (await runner.step(batchFor(prompt, 0, blockSize, maxBlocks, prompt.map((_, i) => i)))).logits!;
+  const prefill = (await runner.step(singleSequenceBatch(prompt, 0, blockSize, maxBlocks, prompt.map((_, i) => i)))).logits!;
   const rows: Float32Array[] = [];
   for (let p = 0; p < prompt.length; p++) rows.push(prefill.slice(p * vocab, (p + 1) * vocab));
   for (let s = 0; s < forced.length; s++) {
-    const r = await runner.step(batchFor([forced[s]], prompt.length + s, blockSize, maxBlocks, [0]));
+    const r = await runner.step(singleSequenceBatch([forced[s]], prompt.length + s, blockSize, maxBlocks, [0]));
     rows.push(r.logits!.slice());
   }
   return rows;
