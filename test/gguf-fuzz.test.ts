@@ -9,24 +9,12 @@ import { parseGguf, type GgufArray, type GgufFile } from '../lib/model/gguf.js';
 import { ggufModelSpec } from '../lib/model/gguf-model.js';
 import { bufferSource, type ByteSource } from '../lib/model/gguf-source.js';
 import { GgufValueType } from '../lib/model/gguf-types.js';
+import { xorshift32 } from '../lib/model/synthetic-gguf.js';
 import { ggufTokenizer } from '../lib/tokenizer/gguf-tokenizer.js';
 import { kvArray, kvBool, kvF32, kvString, kvU32, writeGguf, type WriterTensor } from './helpers/gguf-writer.js';
 import { HAVE_SHARED, sharedPath } from './helpers/shared.js';
 
 const CASES_PER_SEED = Math.ceil(Number(process.env.FUZZ_CASES ?? 60_000) / 5);
-
-/** xorshift32: small, fast, and reproducible from a seed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 // Values that sit on the reader's boundaries: zero, one, 32-bit limits, the 2^53 safe-integer edge,
 // 2^60 and 2^64-1 (claims no file can back), and sizes near the file's own.
@@ -279,7 +267,7 @@ describe('GGUF fuzzing', () => {
       const strategies = Object.entries(STRATEGIES);
       for (let i = 0; i < CASES_PER_SEED; i++) {
         const seed = 0x9e3779b9 ^ (i * 2654435761) ^ name.length;
-        const r = rng(seed);
+        const r = xorshift32(seed);
         const [strategy, mutate] = strategies[i % strategies.length];
         const mutated = mutate(bytes, header, r);
         try {

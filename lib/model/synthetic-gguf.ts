@@ -122,9 +122,9 @@ function writeKv(sink: Sink, [key, type, value, elementType]: Kv): void {
   } else one(type, value as Scalar);
 }
 
-// A fast seeded generator (xorshift32) for uniform weights in [-a, a].
-function rng(seed: number): () => number {
-  let s = (seed * 2654435761) >>> 0 || 1;
+/** xorshift32 from a 32-bit state (0 becomes 1): fast, small, reproducible; uniform in [0, 1). */
+export function xorshift32(state: number): () => number {
+  let s = state >>> 0 || 1;
   return () => {
     s ^= s << 13;
     s >>>= 0;
@@ -219,7 +219,7 @@ export function writeLlamaGguf(
     }
     const pad = (n: number) => sink.write(Buffer.alloc((alignment - (n % alignment)) % alignment));
     pad(sink.pos);
-    const random = rng(seed);
+    const random = xorshift32(seed * 2654435761);
     for (const t of tensors) {
       const cols = t.dims[0], rows = t.dims[1] ?? 1;
       // Norm weights near 1; matrices uniform with the std of a 1/sqrt(fan_in) init, so
