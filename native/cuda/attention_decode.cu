@@ -6,8 +6,9 @@
 // bound by the K/V bytes, which is the point. Four warps split each 64-key tile (16 keys each,
 // own online softmax), keys stream through a 3-stage cp.async pipeline (two tiles in flight while
 // one is computed), and the warps are merged through shared memory at the end. With several
-// partitions each writes (O unnormalised, m, l) to `partials` and a second kernel combines them.
-// Keys past the context are zero-filled and masked; a partition wholly past it exits at once.
+// partitions each writes (O unnormalised, m, l) to `partials`, and the last of them to finish
+// (an arrival counter per item and kv head) combines them. Keys past the context are zero-filled
+// and masked; a partition wholly past it exits at once.
 #include <algorithm>
 #include <atomic>
 #include <string>
@@ -38,7 +39,8 @@ constexpr size_t decodeSmemBytes() {
 template <int D, int WARPS, int STAGES, bool PREFETCH>
 __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a, const int32_t* __restrict__ tokens,
                                                                 int group, int numParts, int partitionSize,
-                                                                float* __restrict__ partials, int numItems) {
+                                                                float* __restrict__ partials, int* __restrict__ arrivals,
+                                                                int numItems) {
   constexpr int kWarps = WARPS, kThreads = 32 * WARPS, kStages = STAGES, kKeysPerTile = 16 * WARPS;
   constexpr int LD = D + 8;  // padded rows: ldmatrix reads 8 rows at one column conflict-free
   extern __shared__ __align__(16) uint8_t smem[];
@@ -46,8 +48,10 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
   bf16* sK = sQ + 16 * LD;
   bf16* sV = sK + kStages * kKeysPerTile * LD;
 
-  pdlLaunchDependents();  // chained (pdl.cuh): q comes from the rope kernel just before
-  pdlWait();
+  // Chained (pdl.cuh) after the rope kernel, which writes q and this token's key and value. The
+  // step's index arrays and the older keys were written before the step's first kernel began, so
+  // they are read (and the first tiles requested) before waiting for it.
+  pdlLaunchDependents();
   const int item = blockIdx.z, kvh = blockIdx.y, part = blockIdx.x;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int t = tokens[item];
@@ -55,7 +59,8 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
   const int ctx = min(a.positions[t] + 1, a.seqLens[seq]);
   const int start = part * partitionSize;
   if (start >= ctx) {
-    if (ctx <= 0 && part == 0 && numParts == 1)  // a padding token of a graph bucket: write zeros
+    pdlWait();
+    if (ctx <= 0 && part == 0)  // a padding token of a graph bucket: write zeros
       for (int i = tid; i < group * D; i += kThreads)
         reinterpret_cast<bf16*>(a.out)[t * a.outStride + (kvh * group) * D + i] = __float2bfloat16_rn(0.0f);
     return;
@@ -64,18 +69,32 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
   const int numTiles = (end - start + kKeysPerTile - 1) / kKeysPerTile;
   const int32_t* table = a.blockTable + int64_t(seq) * a.tableStride;
 
+  // Prologue tiles that end before key ctx - 1 (this token's, written by the rope kernel) go out
+  // before the wait; the rest after it. Either way kStages - 1 groups are committed, in order.
+  const int early = min(min(kStages - 1, numTiles), (ctx - 1 - start) / kKeysPerTile);
+#pragma unroll
+  for (int s = 0; s < kStages - 1; s++) {
+    if (s < early) {
+      loadKvTile<D, kThreads, kKeysPerTile, PREFETCH>(sK + s * kKeysPerTile * LD, sV + s * kKeysPerTile * LD, LD, a.kv, table, kvh,
+                                                      start + s * kKeysPerTile, end);
+      cpAsyncCommit();
+    }
+  }
+  pdlWait();
+#pragma unroll
+  for (int s = 0; s < kStages - 1; s++) {  // the deferred tiles first: their loads then overlap q's
+    if (s >= early) {
+      if (s < numTiles)
+        loadKvTile<D, kThreads, kKeysPerTile, PREFETCH>(sK + s * kKeysPerTile * LD, sV + s * kKeysPerTile * LD, LD, a.kv, table, kvh,
+                                                        start + s * kKeysPerTile, end);
+      cpAsyncCommit();
+    }
+  }
   for (int i = tid; i < 16 * (D / 8); i += kThreads) {
     const int r = i / (D / 8), c = i % (D / 8);
     uint4 v = make_uint4(0, 0, 0, 0);
     if (r < group) v = *reinterpret_cast<const uint4*>(reinterpret_cast<const bf16*>(a.q) + t * a.qStride + (kvh * group + r) * D + 8 * c);
     *reinterpret_cast<uint4*>(sQ + r * LD + 8 * c) = v;
-  }
-#pragma unroll
-  for (int s = 0; s < kStages - 1; s++) {
-    if (s < numTiles)
-      loadKvTile<D, kThreads, kKeysPerTile, PREFETCH>(sK + s * kKeysPerTile * LD, sV + s * kKeysPerTile * LD, LD, a.kv, table, kvh,
-                                            start + s * kKeysPerTile, end);
-    cpAsyncCommit();
   }
   __syncthreads();
   uint32_t qf[D / 16][4];
@@ -185,45 +204,94 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
       }
     }
   }
-}
+  if (numParts == 1) return;
 
-// grid (items, heads), a thread per dimension: out = sum_p O_p 2^(m_p - M) / sum_p l_p 2^(m_p - M).
-__global__ void decodeReduceKernel(AttentionArgs a, const int32_t* __restrict__ tokens, int numParts, int partitionSize,
-                                   const float* __restrict__ partials, int numItems, int D) {
-  pdlLaunchDependents();
-  pdlWait();
-  const int item = blockIdx.x, head = blockIdx.y;
-  const int t = tokens[item];
-  const int ctx = min(a.positions[t] + 1, a.seqLens[a.tokenSeq[t]]);
-  const int parts = ctx > 0 ? min(numParts, (ctx + partitionSize - 1) / partitionSize) : 0;
-  const int64_t base = (int64_t(item) * a.numHeads + head) * numParts;
+  // The last partition of (item, kv head) to finish combines them all: no second kernel (and no
+  // second wait between kernels) on the decode chain. Its arrival counter goes back to zero.
+  __shared__ bool last;
+  __threadfence();  // this CTA's partials before its arrival
+  __syncthreads();
+  const int parts = min(numParts, (ctx + partitionSize - 1) / partitionSize);
+  int* arrival = arrivals + int64_t(item) * a.kv.numKvHeads + kvh;
+  if (tid == 0) {
+    last = atomicAdd(arrival, 1) == parts - 1;
+    if (last) *arrival = 0;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();  // the other partitions' partials after their arrivals
+  // Latency, not bandwidth, is what this costs on a batch-1 chain: every load below is issued
+  // before its value is needed. First each (head, partition)'s weight 2^(m - M) and 1 / L, in
+  // shared memory (the stage buffers are free); then the partial outputs, four floats per load.
   const float* ml = partials + int64_t(numItems) * a.numHeads * numParts * D;
-  float M = -INFINITY;
-  for (int p = 0; p < parts; p++) M = fmaxf(M, ml[2 * (base + p)]);
-  for (int d = threadIdx.x; d < D; d += blockDim.x) {
-    float L = 0.0f, O = 0.0f;
-    for (int p = 0; p < parts; p++) {
-      const float f = exp2f(ml[2 * (base + p)] - M);
-      L += ml[2 * (base + p) + 1] * f;
-      O += partials[(base + p) * D + d] * f;
+  const int64_t base = (int64_t(item) * a.numHeads + kvh * group) * numParts;  // (head, part) index of row 0, part 0
+  float* sW = reinterpret_cast<float*>(smem);  // [group][parts] weights, then [group] 1 / L
+  float* sInvL = sW + group * parts;
+  constexpr int kSmemFloats = int(decodeSmemBytes<D, WARPS, STAGES>() / sizeof(float));
+  if (group * (parts + 1) > kSmemFloats) {
+    for (int i = tid; i < group * D; i += kThreads) {  // too many partitions to stage: the plain loop
+      const int r = i / D, d = i % D;
+      const int64_t row = base + int64_t(r) * numParts;
+      float M = -INFINITY, L = 0.0f, O = 0.0f;
+      for (int p = 0; p < parts; p++) M = fmaxf(M, __ldcg(ml + 2 * (row + p)));
+      for (int p = 0; p < parts; p++) {
+        const float f = exp2f(__ldcg(ml + 2 * (row + p)) - M);
+        L += __ldcg(ml + 2 * (row + p) + 1) * f;
+        O += __ldcg(partials + (row + p) * D + d) * f;
+      }
+      reinterpret_cast<bf16*>(a.out)[t * a.outStride + (kvh * group + r) * D + d] = __float2bfloat16_rn(L > 0.0f ? O / L : 0.0f);
     }
-    reinterpret_cast<bf16*>(a.out)[t * a.outStride + head * D + d] = __float2bfloat16_rn(L > 0.0f ? O / L : 0.0f);
+    return;
+  }
+  for (int i = tid; i < group * parts; i += kThreads) sW[i] = __ldcg(ml + 2 * (base + int64_t(i / parts) * numParts + i % parts));
+  __syncthreads();
+  for (int r = warp; r < group; r += kWarps) {  // a warp per head: max, weights, sum of l
+    float M = -INFINITY;
+    for (int p = lane; p < parts; p += 32) M = fmaxf(M, sW[r * parts + p]);
+    M = warpMax(M);
+    float L = 0.0f;
+    for (int p = lane; p < parts; p += 32) {
+      const float f = exp2f(sW[r * parts + p] - M);
+      L += __ldcg(ml + 2 * (base + int64_t(r) * numParts + p) + 1) * f;
+      sW[r * parts + p] = f;
+    }
+    L = warpSum(L);
+    if (lane == 0) sInvL[r] = L > 0.0f ? 1.0f / L : 0.0f;
+  }
+  __syncthreads();
+  constexpr int kUnroll = 8;
+  for (int i = tid; i < group * (D / 4); i += kThreads) {
+    const int r = i / (D / 4), d4 = i % (D / 4);
+    const float4* src = reinterpret_cast<const float4*>(partials + (base + int64_t(r) * numParts) * D) + d4;
+    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int p0 = 0; p0 < parts; p0 += kUnroll) {
+      float4 v[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; u++)
+        if (p0 + u < parts) v[u] = __ldcg(src + int64_t(p0 + u) * (D / 4));
+#pragma unroll
+      for (int u = 0; u < kUnroll; u++)
+        if (p0 + u < parts) {
+          const float f = sW[r * parts + p0 + u];
+          acc.x += v[u].x * f, acc.y += v[u].y * f, acc.z += v[u].z * f, acc.w += v[u].w * f;
+        }
+    }
+    const float inv = sInvL[r];
+    bf16* o = reinterpret_cast<bf16*>(a.out) + t * a.outStride + (kvh * group + r) * D + 4 * d4;
+    *reinterpret_cast<uint2*>(o) = make_uint2(packBf16x2(acc.x * inv, acc.y * inv), packBf16x2(acc.z * inv, acc.w * inv));
   }
 }
 
 template <int D, int WARPS, int STAGES, bool PREFETCH>
 void launchDecodeVariant(const AttentionArgs& a, const int32_t* tokens, int numItems, int group, int numParts,
-                         int partitionSize, float* partials, cudaStream_t stream) {
+                         int partitionSize, float* partials, int* arrivals, cudaStream_t stream) {
   constexpr size_t smem = decodeSmemBytes<D, WARPS, STAGES>();
   static std::atomic<uint32_t> configured{0};
   allowDynamicSmem(pagedDecodeKernel<D, WARPS, STAGES, PREFETCH>, smem, configured);
   for (int first = 0; first < numItems; first += 65535) {
     const int n = std::min(65535, numItems - first);
     launchChained("pagedDecode", pagedDecodeKernel<D, WARPS, STAGES, PREFETCH>, dim3(numParts, a.kv.numKvHeads, n),
-                  dim3(32 * WARPS), smem, stream, a, tokens + first, group, numParts, partitionSize, partials, n);
-    if (numParts > 1)
-      launchChained("pagedDecodeReduce", decodeReduceKernel, dim3(n, a.numHeads), dim3(D), 0, stream, a, tokens + first,
-                    numParts, partitionSize, partials, n, D);
+                  dim3(32 * WARPS), smem, stream, a, tokens + first, group, numParts, partitionSize, partials, arrivals, n);
   }
 }
 
@@ -239,14 +307,14 @@ int slotsPerSm() {
 
 template <int D>
 void launchDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int group, int numParts, int partitionSize,
-                  float* partials, int variant, cudaStream_t stream) {
+                  float* partials, int* arrivals, int variant, cudaStream_t stream) {
   switch (variant) {
-    case 1: launchDecodeVariant<D, 2, 3, false>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    case 2: launchDecodeVariant<D, 2, 4, false>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    case 3: launchDecodeVariant<D, 4, 2, false>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    case 4: launchDecodeVariant<D, 2, 3, true>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    case 5: launchDecodeVariant<D, 4, 3, true>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
-    default: launchDecodeVariant<D, 4, 3, false>(a, tokens, numItems, group, numParts, partitionSize, partials, stream); break;
+    case 1: launchDecodeVariant<D, 2, 3, false>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    case 2: launchDecodeVariant<D, 2, 4, false>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    case 3: launchDecodeVariant<D, 4, 2, false>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    case 4: launchDecodeVariant<D, 2, 3, true>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    case 5: launchDecodeVariant<D, 4, 3, true>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    default: launchDecodeVariant<D, 4, 3, false>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
   }
 }
 
@@ -282,14 +350,14 @@ int decodeKeysPerTile(int variant) { return 16 * kVariants[variant >= 0 && varia
 int decodeVariantCount() { return kNumVariants; }
 
 void launchPagedDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int numParts, int partitionSize,
-                       float* partials, int variant, cudaStream_t stream) {
+                       float* partials, int* arrivals, int variant, cudaStream_t stream) {
   if (numItems <= 0) return;
   const int group = a.numHeads / a.kv.numKvHeads;
   switch (a.kv.headDim) {
-    case 64: launchDecode<64>(a, tokens, numItems, group, numParts, partitionSize, partials, variant, stream); break;
-    case 80: launchDecode<80>(a, tokens, numItems, group, numParts, partitionSize, partials, variant, stream); break;
-    case 96: launchDecode<96>(a, tokens, numItems, group, numParts, partitionSize, partials, variant, stream); break;
-    case 128: launchDecode<128>(a, tokens, numItems, group, numParts, partitionSize, partials, variant, stream); break;
+    case 64: launchDecode<64>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
+    case 80: launchDecode<80>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
+    case 96: launchDecode<96>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
+    case 128: launchDecode<128>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
     default: throw InvalidArgumentError("pagedDecode: unsupported head size " + std::to_string(a.kv.headDim));
   }
 }

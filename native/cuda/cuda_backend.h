@@ -183,7 +183,8 @@ class CudaBackend : public Backend {
   uint16_t* kvCache_ = nullptr;
 
   // the step
-  Buffer stepDevice_, stepPinned_, tableDevice_, tablePinned_, tilesDevice_, tilesPinned_, partials_, ropeTable_;
+  Buffer stepDevice_, stepPinned_, tableDevice_, tablePinned_, tilesDevice_, tilesPinned_, partials_, arrivals_,
+      ropeTable_;
   cudaEvent_t stepEvent_ = nullptr, tilesEvent_ = nullptr;
   StepView view_;
   int tableWidth_ = 0, tableRows_ = 0;

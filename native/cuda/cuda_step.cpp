@@ -255,11 +255,18 @@ void CudaBackend::pagedAttention(Tensor out, Tensor q, const StepView& s, int la
       const int partition = decodePartitionFor(numDecode_, maxCtx, a.numKvHeads, a.headDim);
       const int parts = std::max(1, (maxCtx + partition - 1) / partition);
       float* partials = nullptr;
+      int* arrivals = nullptr;
       if (parts > 1) {
         ensureDevice(partials_, cuda::decodePartialFloats(numDecode_, a.numHeads, parts, a.headDim) * 4);
         partials = static_cast<float*>(partials_.ptr);
+        const size_t arrivalBytes = cuda::decodeArrivalInts(numDecode_, a.numKvHeads) * 4;
+        if (arrivalBytes > arrivals_.bytes) {  // the kernel leaves its counters at zero; a new buffer starts there
+          ensureDevice(arrivals_, arrivalBytes);
+          CUDA_CHECK(cudaMemsetAsync(arrivals_.ptr, 0, arrivals_.bytes, stream_));
+        }
+        arrivals = static_cast<int*>(arrivals_.ptr);
       }
-      cuda::launchPagedDecode(args, decodeTokens_, numDecode_, parts, partition, partials, decodeVariant_, stream_);
+      cuda::launchPagedDecode(args, decodeTokens_, numDecode_, parts, partition, partials, arrivals, decodeVariant_, stream_);
     } else {
       cuda::launchPagedFallback(args, decodeTokens_, numDecode_, stream_);
     }

@@ -117,11 +117,12 @@ struct AttentionArgs {
 bool decodeKernelSupports(int headDim, int group);
 bool prefillKernelSupports(int headDim, int group);
 // One query token per item (tokens[i]), its context split into numParts partitions of
-// partitionSize keys (a multiple of 64); with numParts > 1 a reduction kernel combines them
-// through `partials` (numItems * numHeads * numParts * (headDim + 2) floats).
+// partitionSize keys (a multiple of 64); with numParts > 1 the last partition of each (item, kv
+// head) combines them through `partials` (decodePartialFloats) and `arrivals` (decodeArrivalInts,
+// zero before the first launch; the kernel leaves them zero).
 // `variant` picks warps per CTA and pipeline depth (attention_decode.cu's kVariants; 0 default).
 void launchPagedDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int numParts, int partitionSize,
-                       float* partials, int variant, cudaStream_t stream);
+                       float* partials, int* arrivals, int variant, cudaStream_t stream);
 // Resident CTAs per SM of a decode variant, and the keys of its tile (partitions are multiples).
 int decodeCtasPerSm(int headDim, int variant);
 int decodeKeysPerTile(int variant);
@@ -132,5 +133,6 @@ void launchPagedFallback(const AttentionArgs& a, const int32_t* tokens, int numT
 inline size_t decodePartialFloats(int numItems, int numHeads, int numParts, int headDim) {
   return size_t(numItems) * numHeads * numParts * (headDim + 2);
 }
+inline size_t decodeArrivalInts(int numItems, int numKvHeads) { return size_t(numItems) * numKvHeads; }
 
 }  // namespace pagedinfer::cuda

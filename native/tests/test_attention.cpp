@@ -4,6 +4,9 @@
 #include <numeric>
 
 #include "harness.h"
+#ifdef PAGEDINFER_WITH_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 
 namespace pagedinfer::test {
 namespace {
@@ -35,7 +38,9 @@ void fillCache(Harness& h, int layer, const std::vector<int32_t>& slots, const V
   h.backend().ropeAndCacheWrite(q, h.tensor(T, kvHeads * headDim, k), h.tensor(T, kvHeads * headDim, v), s, layer, rope);
 }
 
+// Rotary widths: the whole head, half of it, and one the CUDA backend's 16-byte path does not take.
 Register ropeCacheWrite("rope + cache write", [](Harness& h) {
+  for (const int rotaryDim : {64, 32, 24})
   for (bool neox : {true, false}) {
     const int T = 6, heads = 4, kvHeads = 2, headDim = 64, blockSize = 16, numBlocks = 8;
     h.backend().allocKvCache(KvCacheShape{2, numBlocks, blockSize, kvHeads, headDim});
@@ -52,13 +57,13 @@ Register ropeCacheWrite("rope + cache write", [](Harness& h) {
     step.queryStart = {0, T};
     step.seqLens = {maxPos + 1};
     const StepView& s = h.backend().beginStep(step.finish());
-    std::vector<float> inv = invFreqTable(headDim, 10000.0);
-    RopeShape rope{inv.data(), headDim, neox, heads, kvHeads, headDim};
+    std::vector<float> inv = invFreqTable(rotaryDim, 10000.0);
+    RopeShape rope{inv.data(), rotaryDim, neox, heads, kvHeads, headDim};
     Vec q = h.roundTrip(h.randomVec(size_t(T * heads * headDim))), k = h.roundTrip(h.randomVec(size_t(T * kvHeads * headDim)));
     Vec v = h.roundTrip(h.randomVec(size_t(T * kvHeads * headDim)));
     Tensor qt = h.tensor(T, heads * headDim, q), kt = h.tensor(T, kvHeads * headDim, k);
     h.backend().ropeAndCacheWrite(qt, kt, h.tensor(T, kvHeads * headDim, v), s, 1, rope);
-    std::string layout = neox ? "neox" : "normal";
+    std::string layout = std::string(neox ? "neox" : "normal") + " rotary " + std::to_string(rotaryDim);
     Vec kRef = ref::rope(k, step.positions, inv, kvHeads, headDim, neox);
     h.expectClose("q " + layout, h.fetch(qt), ref::rope(q, step.positions, inv, heads, headDim, neox), h.tolerance());
     h.expectClose("k " + layout, h.fetch(kt), kRef, h.tolerance());
@@ -89,7 +94,8 @@ Register pagedAttention("paged attention (mixed prefill chunks and decode, rando
     // (context after the step, new tokens): a prefill chunk over a cached prefix, decodes, a fresh
     // prefill, a context that ends on a block boundary, and one that shares sequence 0's prefix.
     struct Seq { int ctx, fresh; };
-    const std::vector<Seq> seqs = {{33, 13}, {46, 1}, {7, 7}, {32, 1}, {37, 2}, {2 * c.blockSize + 1, 1}};
+    // A long decode context last: the CUDA run below splits it into partitions.
+    const std::vector<Seq> seqs = {{33, 13}, {46, 1}, {7, 7}, {32, 1}, {37, 2}, {2 * c.blockSize + 1, 1}, {300, 1}};
     const int sharedFrom = 4, sharedBlocks = 20 / c.blockSize;  // seq 4 reuses seq 0's full prefix blocks
     const int S = int(seqs.size());
     int maxBlocks = 0, totalBlocks = 0;
@@ -148,10 +154,7 @@ Register pagedAttention("paged attention (mixed prefill chunks and decode, rando
     const int T = int(step.tokenIds.size());
     Vec q = h.roundTrip(h.randomVec(size_t(T * qDim)));
     const StepView& view = h.backend().beginStep(step.finish());
-    Tensor out = h.poisoned(T, qDim);
     float scale = 1.0f / std::sqrt(float(c.headDim));
-    h.backend().pagedAttention(out, h.tensor(T, qDim, q), view, layer, AttentionShape{c.heads, c.kvHeads, c.headDim, scale});
-
     Vec ref;
     for (int s = 0; s < S; s++) {
       int t0 = step.queryStart[s], t1 = step.queryStart[s + 1];
@@ -160,9 +163,23 @@ Register pagedAttention("paged attention (mixed prefill chunks and decode, rando
       Vec part = ref::attention(qs, pos, h.roundTrip(keys[s]), h.roundTrip(values[s]), c.heads, c.kvHeads, c.headDim, scale);
       ref.insert(ref.end(), part.begin(), part.end());
     }
-    h.expectClose("blockSize " + std::to_string(c.blockSize) + " heads " + std::to_string(c.heads) + "/" +
-                      std::to_string(c.kvHeads) + " headDim " + std::to_string(c.headDim),
-                  h.fetch(out), ref, h.tolerance());
+    const std::string shape = "blockSize " + std::to_string(c.blockSize) + " heads " + std::to_string(c.heads) + "/" +
+                              std::to_string(c.kvHeads) + " headDim " + std::to_string(c.headDim);
+    auto check = [&](const std::string& label) {
+      Tensor out = h.poisoned(T, qDim);
+      h.backend().pagedAttention(out, h.tensor(T, qDim, q), view, layer, AttentionShape{c.heads, c.kvHeads, c.headDim, scale});
+      h.expectClose(shape + label, h.fetch(out), ref, h.tolerance());
+    };
+    check("");
+#ifdef PAGEDINFER_WITH_CUDA
+    if (h.backendName() == "cuda") {  // decode contexts split into 64-key partitions, combined by the last one
+      auto& cuda = static_cast<CudaBackend&>(h.backend());
+      cuda.setDecodePartition(64);
+      check(", partitions of 64 keys");
+      check(", partitions of 64 keys again (arrival counters back at zero)");
+      cuda.setDecodePartition(0);
+    }
+#endif
   }
 });
 

@@ -38,26 +38,33 @@ Register embedding("embedding", [](Harness& h) {
   }
 });
 
+// Widths: small, not a multiple of 8, the 8B hidden size, and more than 1024 16-byte pieces
+// (the CUDA kernels take a different path for each).
 Register rmsnorm("rmsnorm", [](Harness& h) {
-  const int rows = 7, n = 96;
-  Vec x = h.randomVec(size_t(rows * n), -2, 2);
-  TestWeight w = h.weight(DType::F32, 1, n, false);
-  Tensor out = h.poisoned(rows, n);
-  h.backend().rmsnorm(out, h.tensor(rows, n, x), w.weight, 1e-5f);
-  h.expectClose("out", h.fetch(out), ref::rmsnorm(h.roundTrip(x), w.values, rows, n, 1e-5), h.tolerance());
+  for (const int n : {96, 100, 4096, 12296}) {
+    const int rows = 7;
+    Vec x = h.randomVec(size_t(rows * n), -2, 2);
+    TestWeight w = h.weight(DType::F32, 1, n, false);
+    Tensor out = h.poisoned(rows, n);
+    h.backend().rmsnorm(out, h.tensor(rows, n, x), w.weight, 1e-5f);
+    h.expectClose("out n=" + std::to_string(n), h.fetch(out), ref::rmsnorm(h.roundTrip(x), w.values, rows, n, 1e-5), h.tolerance());
+  }
 });
 
 Register addRmsnorm("addRmsnorm", [](Harness& h) {
-  const int rows = 5, n = 128;
-  Vec x = h.roundTrip(h.randomVec(size_t(rows * n))), residual = h.roundTrip(h.randomVec(size_t(rows * n)));
-  TestWeight w = h.weight(DType::BF16, 1, n, false);
-  Tensor out = h.poisoned(rows, n);
-  Tensor res = h.tensor(rows, n, residual);
-  h.backend().addRmsnorm(out, res, h.tensor(rows, n, x), w.weight, 1e-6f);
-  Vec sum(x.size());
-  for (size_t i = 0; i < x.size(); i++) sum[i] = x[i] + residual[i];
-  h.expectClose("residual", h.fetch(res), sum, h.tolerance());
-  h.expectClose("out", h.fetch(out), ref::rmsnorm(sum, w.values, rows, n, 1e-6), h.tolerance());
+  for (const int n : {128, 36, 4096, 12296}) {
+    const int rows = 5;
+    Vec x = h.roundTrip(h.randomVec(size_t(rows * n))), residual = h.roundTrip(h.randomVec(size_t(rows * n)));
+    TestWeight w = h.weight(DType::BF16, 1, n, false);
+    Tensor out = h.poisoned(rows, n);
+    Tensor res = h.tensor(rows, n, residual);
+    h.backend().addRmsnorm(out, res, h.tensor(rows, n, x), w.weight, 1e-6f);
+    Vec sum(x.size());
+    for (size_t i = 0; i < x.size(); i++) sum[i] = x[i] + residual[i];
+    const std::string width = " n=" + std::to_string(n);
+    h.expectClose("residual" + width, h.fetch(res), sum, h.tolerance());
+    h.expectClose("out" + width, h.fetch(out), ref::rmsnorm(sum, w.values, rows, n, 1e-6), h.tolerance());
+  }
 });
 
 Register headRmsnorm("headRmsnorm", [](Harness& h) {
@@ -70,7 +77,8 @@ Register headRmsnorm("headRmsnorm", [](Harness& h) {
 });
 
 Register finalNorm("finalNorm", [](Harness& h) {
-  const int T = 9, n = 64;
+  for (const int n : {64, 36, 4096, 12296}) {
+  const int T = 9;
   Vec x = h.roundTrip(h.randomVec(size_t(T * n))), residual = h.roundTrip(h.randomVec(size_t(T * n)));
   TestWeight w = h.weight(DType::F32, 1, n, false);
   TestStep step = tokensStep(h, T, 10);
@@ -81,7 +89,8 @@ Register finalNorm("finalNorm", [](Harness& h) {
   Vec rows;
   for (int r : step.logitRows)
     for (int i = 0; i < n; i++) rows.push_back(x[r * n + i] + residual[r * n + i]);
-  h.expectClose("rows", h.fetch(out), ref::rmsnorm(rows, w.values, 4, n, 1e-5), h.tolerance());
+  h.expectClose("rows n=" + std::to_string(n), h.fetch(out), ref::rmsnorm(rows, w.values, 4, n, 1e-5), h.tolerance());
+  }
 });
 
 // What the CPU backend's quantized path computes exactly: activations rounded to 8 bits per
