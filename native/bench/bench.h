@@ -49,6 +49,7 @@ void benchPrefillAttention(Bench& bench);
 void benchGemm(Bench& bench);
 void benchGemv(Bench& bench);
 void benchSampling(Bench& bench);
-void benchModelDecode(Bench& bench);
+// batch1Only: one configuration, the default batch-1 decode (and not the step without attention).
+void benchModelDecode(Bench& bench, bool batch1Only);
 
 }  // namespace pagedinfer::bench

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 #include "bench.h"
 #include "core/host_step.h"
@@ -69,9 +71,60 @@ void addSeq(Batch& b, int s, int from, int to, int width, int blockSize, int tok
   b.seeds.push_back(0);
 }
 
+// The batch-1 decode step without rope, attention and sampling: its projections (fused q/k/v,
+// fused gate/up + SwiGLU) and norms, launched chained as the model launches them, on separate
+// weights of the same shapes. The step's time beyond this is what those three cost on the chain.
+void benchStepWithoutAttention(Bench& bench, CudaBackend& b, const ModelConfig& c, double weightBytes) {
+  const int64_t H = c.hiddenSize, F = c.intermediateSize, Q = c.qDim(), KV = c.kvDim();
+  struct Layer {
+    Weight q, k, v, o, gate, up, down, attnNorm, ffnNorm;
+  };
+  std::vector<Layer> layers(static_cast<size_t>(c.numLayers));
+  uint64_t seed = 77;
+  auto matrix = [&](int64_t rows, int64_t cols) { return b.randomWeight(DType::BF16, rows, cols, seed++, 0.0f, 1.7f / std::sqrt(float(cols))); };
+  auto norm = [&] { return b.randomWeight(DType::F32, 1, H, seed++, 1.0f, 0.1f); };
+  for (Layer& l : layers) l = {matrix(Q, H), matrix(KV, H), matrix(KV, H), matrix(H, Q), matrix(F, H), matrix(F, H), matrix(H, F), norm(), norm()};
+  Weight output = matrix(c.vocabSize, H), outputNorm = norm();
+  auto act = [&](int64_t cols, DType dtype = DType::BF16) {
+    Tensor t{bench.deviceAlloc(size_t(cols) * 4), dtype, 1, cols};
+    bench.fillRandom(t.data, dtype, cols, seed++, 0.0f, 1.0f);
+    return t;
+  };
+  Tensor residual = act(H), x = act(H), h = act(H), q = act(Q), k = act(KV), v = act(KV), gate = act(F), up = act(F),
+         logits = act(c.vocabSize, DType::F32);
+  {
+    auto forward = [&] {
+      for (int i = 0; i < c.numLayers; i++) {
+        const Layer& l = layers[size_t(i)];
+        b.addRmsnorm(h, residual, x, l.attnNorm, c.rmsNormEps);
+        const Tensor qkv[3] = {q, k, v};
+        const Weight* ws[3] = {&l.q, &l.k, &l.v};
+        const Weight* none[3] = {nullptr, nullptr, nullptr};
+        b.matmulMany(3, qkv, h, ws, none);
+        b.matmul(x, q, l.o, nullptr);
+        b.addRmsnorm(h, residual, x, l.ffnNorm, c.rmsNormEps);
+        b.matmulSwiglu(gate, h, l.gate, l.up, up);
+        b.matmul(x, gate, l.down, nullptr);
+      }
+      b.rmsnorm(h, residual, outputNorm, c.rmsNormEps);
+      b.matmul(logits, h, output, nullptr);
+    };
+    // Eager launches: the host enqueues a kernel in a few µs, each of these runs longer on the
+    // device, so the queue stays ahead and the time is the device's.
+    const double us = bench.medianMicros(forward, 10, 2);
+    char note[96];
+    std::snprintf(note, sizeof note, "%.1f tok/s if the step were only this", 1e6 / us);
+    bench.addBandwidth("decode step without rope, attention, sampling", "batch 1, llama-3-8b, chained", us, weightBytes, note);
+  }
+  for (Layer& l : layers)
+    for (Weight* w : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down, &l.attnNorm, &l.ffnNorm}) b.releaseWeight(*w);
+  b.releaseWeight(output);
+  b.releaseWeight(outputNorm);
+}
+
 }  // namespace
 
-void benchModelDecode(Bench& bench) {
+void benchModelDecode(Bench& bench, bool batch1Only) {
   const ModelConfig c = llama3_8b();
   auto owned = std::make_unique<CudaBackend>(0, CudaBackend::Options{true});
   CudaBackend& backend = *owned;
@@ -91,18 +144,25 @@ void benchModelDecode(Bench& bench) {
   // Batch 1 with the decode fusion (fused q/k/v and gate/up GEMVs) and the chained launches off
   // and on, the default twice (the spread between the two is the noise); batch 64 (its matrices
   // go to cuBLASLt, unfused) with chained launches off and on.
+  // Batch 1 also with fixed attention partitions (the default splits this context into 64-key
+  // partitions, combined by the last one; 1024 keys is one partition, no combine).
   struct Config {
     int batch;
     bool fused, pdl;
+    int partition = 0;  // keys per decode attention partition; 0: the backend's choice
   };
   std::vector<Config> configs = {{1, false, false}, {1, true, false}, {1, false, true}, {1, true, true},
-                                 {1, true, true},   {64, true, false}, {64, true, true}};
+                                 {1, true, true},   {1, true, true, 128}, {1, true, true, 256}, {1, true, true, 1024},
+                                 {64, true, false}, {64, true, true}};
+  if (batch1Only) configs = {{1, true, pdlDefault}};  // the default decode path only (e.g. under a profiler)
   if (!pdlDefault)  // no chained launches on this device (or PAGEDINFER_CUDA_PDL=0)
     configs.erase(std::remove_if(configs.begin(), configs.end(), [](const Config& k) { return k.pdl; }), configs.end());
   for (const Config& config : configs) {
     const int batch = config.batch;
     backend.setDecodeFusion(config.fused);
     backend.setProgrammaticLaunch(config.pdl);
+    backend.setDecodePartition(config.partition);
+    backend.invalidateGraphs();  // the partition is recorded in the graphs
     model.initKvCache(batch * width, blockSize);
     for (int s0 = 0; s0 < batch; s0 += 16) {  // prefill in chunks of 16 sequences
       Batch pre;
@@ -125,12 +185,17 @@ void benchModelDecode(Bench& bench) {
     std::sort(steady.begin(), steady.end());
     const double med = steady[steady.size() / 2];
     char shape[96], note[160];
-    std::snprintf(shape, sizeof shape, "batch %d, ctx %d, graphs, fusion %s, chained %s", batch, prompt + decodeSteps,
-                  config.fused ? "on" : "off", config.pdl ? "on" : "off");
+    std::snprintf(shape, sizeof shape, "batch %d, ctx %d, graphs, fusion %s, chained %s%s", batch, prompt + decodeSteps,
+                  config.fused ? "on" : "off", config.pdl ? "on" : "off",
+                  config.partition ? (", partitions of " + std::to_string(config.partition)).c_str() : "");
     std::snprintf(note, sizeof note, "%.1f tok/s; first steps %.2f / %.2f / %.2f ms (eager, recording, replay)",
                   batch * 1000.0 / med, ms[0], ms[1], ms[2]);
     bench.addBandwidth("decode step llama-3-8b (weights)", shape, med * 1000.0, weightBytes, note);
   }
+  backend.setDecodeFusion(true);
+  backend.setProgrammaticLaunch(pdlDefault);
+  backend.setDecodePartition(0);
+  if (!batch1Only) benchStepWithoutAttention(bench, backend, c, weightBytes);
 }
 
 }  // namespace pagedinfer::bench

@@ -1,6 +1,7 @@
 // pagedinfer_kernel_bench: CUDA kernel microbenchmarks, each number beside the device's measured
 // ceilings (copy bandwidth and bf16 GEMM rate, measured first in the same run).
 //   pagedinfer_kernel_bench [--only NAME[,NAME...]]   names: attention, prefill, gemm, gemv, sampling, model
+//                                                     (model1: its default batch-1 decode alone)
 // Prints one line per measurement as it goes and the table at the end.
 #include <algorithm>
 #include <chrono>
@@ -103,7 +104,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--only" && i + 1 < argc) only = argv[++i];
     else {
-      std::cerr << "usage: pagedinfer_kernel_bench [--only attention,prefill,gemm,gemv,sampling,model]\n";
+      std::cerr << "usage: pagedinfer_kernel_bench [--only attention,prefill,gemm,gemv,sampling,model,model1]\n";
       return 2;
     }
   }
@@ -123,7 +124,8 @@ int main(int argc, char** argv) {
     if (want("gemm")) benchGemm(bench);
     if (want("gemv")) benchGemv(bench);
     if (want("sampling")) benchSampling(bench);
-    if (want("model")) benchModelDecode(bench);
+    if (want("model")) benchModelDecode(bench, false);
+    else if (want("model1")) benchModelDecode(bench, true);
     bench.printTable();
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
