@@ -66,6 +66,45 @@ __global__ void __launch_bounds__(kThreads) rmsnormKernel(bf16* __restrict__ out
   }
 }
 
+// The register-resident norms below: thread i holds pieces i, i + blockDim.x, ... (VPT of them)
+// of a row of nv 16-byte pieces, and the matching 8 weights of each.
+template <int VPT>
+__device__ __forceinline__ void loadNormWeights(const float* __restrict__ w, int nv, float4 (&wv)[VPT][2]) {
+#pragma unroll
+  for (int u = 0; u < VPT; u++) {
+    const int v = threadIdx.x + u * blockDim.x;
+    if (v < nv) {
+      wv[u][0] = __ldg(reinterpret_cast<const float4*>(w) + 2 * v);
+      wv[u][1] = __ldg(reinterpret_cast<const float4*>(w) + 2 * v + 1);
+    }
+  }
+}
+
+// The held pieces of a bf16 row (issued together, before any is used).
+template <int VPT>
+__device__ __forceinline__ void loadRowPieces(const bf16* row, int nv, uint4 (&p)[VPT]) {
+#pragma unroll
+  for (int u = 0; u < VPT; u++) {
+    const int v = threadIdx.x + u * blockDim.x;
+    if (v < nv) p[u] = reinterpret_cast<const uint4*>(row)[v];
+  }
+}
+
+// out piece = bf16(f * inv * w) for each held piece.
+template <int VPT>
+__device__ __forceinline__ void storeNormalized(bf16* __restrict__ out, float (&f)[VPT][8], const float4 (&wv)[VPT][2],
+                                                float inv, int nv) {
+#pragma unroll
+  for (int u = 0; u < VPT; u++) {
+    const int v = threadIdx.x + u * blockDim.x;
+    if (v >= nv) continue;
+    const float wf[8] = {wv[u][0].x, wv[u][0].y, wv[u][0].z, wv[u][0].w, wv[u][1].x, wv[u][1].y, wv[u][1].z, wv[u][1].w};
+#pragma unroll
+    for (int j = 0; j < 8; j++) f[u][j] = f[u][j] * inv * wf[j];
+    reinterpret_cast<uint4*>(out)[v] = packBf16x8(f[u]);
+  }
+}
+
 // The same for n % 8 == 0 and at most 1024 * VPT 16-byte pieces: each thread holds its VPT
 // pieces in registers between the two passes, and the weights (constant) are read before the wait
 // on the previous kernel. At batch 1 this is one block on the decode chain's critical path: its
@@ -78,24 +117,11 @@ __global__ void __launch_bounds__(1024) rmsnormVecKernel(bf16* __restrict__ out,
   const int nv = n / 8;
   const int64_t base = int64_t(blockIdx.x) * n;
   float4 wv[VPT][2];
-#pragma unroll
-  for (int u = 0; u < VPT; u++) {
-    const int v = threadIdx.x + u * blockDim.x;
-    if (v < nv) {
-      wv[u][0] = __ldg(reinterpret_cast<const float4*>(w) + 2 * v);
-      wv[u][1] = __ldg(reinterpret_cast<const float4*>(w) + 2 * v + 1);
-    }
-  }
+  loadNormWeights<VPT>(w, nv, wv);
   pdlWait();
   uint4 xv[VPT], rv[VPT];
-#pragma unroll
-  for (int u = 0; u < VPT; u++) {
-    const int v = threadIdx.x + u * blockDim.x;
-    if (v < nv) {
-      xv[u] = reinterpret_cast<const uint4*>(x + base)[v];
-      if (residual) rv[u] = reinterpret_cast<const uint4*>(residual + base)[v];
-    }
-  }
+  loadRowPieces<VPT>(x + base, nv, xv);
+  if (residual) loadRowPieces<VPT>(residual + base, nv, rv);
   float f[VPT][8], ss = 0.0f;
 #pragma unroll
   for (int u = 0; u < VPT; u++) {
@@ -115,15 +141,7 @@ __global__ void __launch_bounds__(1024) rmsnormVecKernel(bf16* __restrict__ out,
     for (int j = 0; j < 8; j++) ss += f[u][j] * f[u][j];
   }
   const float inv = rsqrtf(blockSum(ss, scratch) / float(n) + eps);
-#pragma unroll
-  for (int u = 0; u < VPT; u++) {
-    const int v = threadIdx.x + u * blockDim.x;
-    if (v >= nv) continue;
-    const float wf[8] = {wv[u][0].x, wv[u][0].y, wv[u][0].z, wv[u][0].w, wv[u][1].x, wv[u][1].y, wv[u][1].z, wv[u][1].w};
-#pragma unroll
-    for (int j = 0; j < 8; j++) f[u][j] = f[u][j] * inv * wf[j];
-    reinterpret_cast<uint4*>(out + base)[v] = packBf16x8(f[u]);
-  }
+  storeNormalized<VPT>(out + base, f, wv, inv, nv);
 }
 
 // A warp per (row, head), in place: qwen3's q/k norm over headDim values.
@@ -173,24 +191,11 @@ __global__ void __launch_bounds__(1024) finalNormVecKernel(bf16* __restrict__ ou
   const int nv = n / 8;
   const int64_t src = int64_t(rows[blockIdx.x]) * n, dst = int64_t(blockIdx.x) * n;  // rows: a step input
   float4 wv[VPT][2];
-#pragma unroll
-  for (int u = 0; u < VPT; u++) {
-    const int v = threadIdx.x + u * blockDim.x;
-    if (v < nv) {
-      wv[u][0] = __ldg(reinterpret_cast<const float4*>(w) + 2 * v);
-      wv[u][1] = __ldg(reinterpret_cast<const float4*>(w) + 2 * v + 1);
-    }
-  }
+  loadNormWeights<VPT>(w, nv, wv);
   pdlWait();
   uint4 xv[VPT], rv[VPT];
-#pragma unroll
-  for (int u = 0; u < VPT; u++) {
-    const int v = threadIdx.x + u * blockDim.x;
-    if (v < nv) {
-      xv[u] = reinterpret_cast<const uint4*>(x + src)[v];
-      rv[u] = reinterpret_cast<const uint4*>(residual + src)[v];
-    }
-  }
+  loadRowPieces<VPT>(x + src, nv, xv);
+  loadRowPieces<VPT>(residual + src, nv, rv);
   float f[VPT][8], ss = 0.0f;
 #pragma unroll
   for (int u = 0; u < VPT; u++) {
@@ -205,15 +210,7 @@ __global__ void __launch_bounds__(1024) finalNormVecKernel(bf16* __restrict__ ou
     }
   }
   const float inv = rsqrtf(blockSum(ss, scratch) / float(n) + eps);
-#pragma unroll
-  for (int u = 0; u < VPT; u++) {
-    const int v = threadIdx.x + u * blockDim.x;
-    if (v >= nv) continue;
-    const float wf[8] = {wv[u][0].x, wv[u][0].y, wv[u][0].z, wv[u][0].w, wv[u][1].x, wv[u][1].y, wv[u][1].z, wv[u][1].w};
-#pragma unroll
-    for (int j = 0; j < 8; j++) f[u][j] = f[u][j] * inv * wf[j];
-    reinterpret_cast<uint4*>(out + dst)[v] = packBf16x8(f[u]);
-  }
+  storeNormalized<VPT>(out + dst, f, wv, inv, nv);
 }
 
 // Threads for n / 8 pieces at vpt pieces each (a whole number of warps).

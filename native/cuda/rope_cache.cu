@@ -17,6 +17,17 @@ namespace pagedinfer::cuda {
 
 namespace {
 
+// cos and sin of pos * invFreq[j] into trig[j] and trig[half + j], taken in double (as the CPU
+// backend and the reference do), the block's threads striding over j.
+__device__ __forceinline__ void ropeAngles(float* trig, double pos, const float* invFreq, int half) {
+  for (int j = threadIdx.x; j < half; j += blockDim.x) {
+    double s, c;
+    sincos(pos * double(invFreq[j]), &s, &c);
+    trig[j] = float(c);
+    trig[half + j] = float(s);
+  }
+}
+
 // A block per token. The angles pos * invFreq[j] are taken in double (as the CPU backend and the
 // reference do) once per token into shared memory, then every (head, pair) of q and k is rotated in
 // place; after a barrier the rotated k row and the v row are copied into the token's cache slot.
@@ -28,12 +39,7 @@ __global__ void ropeCacheKernel(bf16* q, bf16* k, const bf16* __restrict__ v, in
   pdlLaunchDependents();
   const int t = blockIdx.x, half = rotaryDim / 2, D = kv.headDim;
   const double pos = double(positions[t]);
-  for (int j = threadIdx.x; j < half; j += blockDim.x) {
-    double s, c;
-    sincos(pos * double(invFreq[j]), &s, &c);
-    trig[j] = float(c);
-    trig[half + j] = float(s);
-  }
+  ropeAngles(trig, pos, invFreq, half);
   pdlWait();
   __syncthreads();
   bf16* qt = q + t * qStride;
@@ -77,12 +83,7 @@ __global__ void ropeCacheVecKernel(bf16* __restrict__ q, bf16* __restrict__ k, c
   const int t = blockIdx.x, half = rotaryDim / 2, D = kv.headDim, pieces = D / 8;
   const double pos = double(positions[t]);
   const int32_t slot = slots[t];
-  for (int j = threadIdx.x; j < half; j += blockDim.x) {
-    double s, c;
-    sincos(pos * double(invFreq[j]), &s, &c);
-    trig[j] = float(c);
-    trig[half + j] = float(s);
-  }
+  ropeAngles(trig, pos, invFreq, half);
   pdlWait();
   __syncthreads();
   const int64_t cacheRow = slot >= 0 ? ((int64_t(slot / kv.blockSize) * kv.numKvHeads) * kv.blockSize + slot % kv.blockSize) * D : 0;
