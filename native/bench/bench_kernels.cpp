@@ -73,7 +73,7 @@ void benchDecodeAttention(Bench& bench) {
       }
     }
     b.setDecodePartition(0);
-    b.setDecodeVariant(0);
+    b.setDecodeVariant(-1);
     b.releaseKvCache();
   }
 }

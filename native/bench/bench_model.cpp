@@ -130,6 +130,7 @@ void benchModelDecode(Bench& bench, bool batch1Only) {
   CudaBackend& backend = *owned;
   Model model(c, std::move(owned));
   const bool pdlDefault = cuda::programmaticLaunchFlag().load();
+  const int defaultVariant = backend.decodeVariant();
   auto t0 = std::chrono::steady_clock::now();
   model.loadDummy(DType::BF16, 2024, {});
   const double loadS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -150,9 +151,11 @@ void benchModelDecode(Bench& bench, bool batch1Only) {
     int batch;
     bool fused, pdl;
     int partition = 0;  // keys per decode attention partition; 0: the backend's choice
+    int variant = -1;   // decode attention variant (attention_decode.cu); -1: the backend's default
   };
   std::vector<Config> configs = {{1, false, false}, {1, true, false}, {1, false, true}, {1, true, true},
-                                 {1, true, true},   {1, true, true, 128}, {1, true, true, 256}, {1, true, true, 1024},
+                                 {1, true, true},   {1, true, true, 32}, {1, true, true, 128}, {1, true, true, 256}, {1, true, true, 1024},
+                                 {1, true, true, 0, 4}, {1, true, true, 0, 0}, {1, true, true, 0, 1},
                                  {64, true, false}, {64, true, true}};
   if (batch1Only) configs = {{1, true, pdlDefault}};  // the default decode path only (e.g. under a profiler)
   if (!pdlDefault)  // no chained launches on this device (or PAGEDINFER_CUDA_PDL=0)
@@ -162,6 +165,7 @@ void benchModelDecode(Bench& bench, bool batch1Only) {
     backend.setDecodeFusion(config.fused);
     backend.setProgrammaticLaunch(config.pdl);
     backend.setDecodePartition(config.partition);
+    backend.setDecodeVariant(config.variant >= 0 ? config.variant : defaultVariant);
     backend.invalidateGraphs();  // the partition is recorded in the graphs
     model.initKvCache(batch * width, blockSize);
     for (int s0 = 0; s0 < batch; s0 += 16) {  // prefill in chunks of 16 sequences
@@ -184,10 +188,12 @@ void benchModelDecode(Bench& bench, bool batch1Only) {
     std::vector<double> steady(ms.begin() + 3, ms.end());  // after the eager and the recording steps
     std::sort(steady.begin(), steady.end());
     const double med = steady[steady.size() / 2];
-    char shape[96], note[160];
+    char shape[128], note[160];
     std::snprintf(shape, sizeof shape, "batch %d, ctx %d, graphs, fusion %s, chained %s%s", batch, prompt + decodeSteps,
                   config.fused ? "on" : "off", config.pdl ? "on" : "off",
-                  config.partition ? (", partitions of " + std::to_string(config.partition)).c_str() : "");
+                  (std::string(config.partition ? ", partitions of " + std::to_string(config.partition) : "") +
+                   (config.variant >= 0 ? ", attention variant " + std::to_string(config.variant) : ""))
+                      .c_str());
     std::snprintf(note, sizeof note, "%.1f tok/s; first steps %.2f / %.2f / %.2f ms (eager, recording, replay)",
                   batch * 1000.0 / med, ms[0], ms[1], ms[2]);
     bench.addBandwidth("decode step llama-3-8b (weights)", shape, med * 1000.0, weightBytes, note);
@@ -195,6 +201,7 @@ void benchModelDecode(Bench& bench, bool batch1Only) {
   backend.setDecodeFusion(true);
   backend.setProgrammaticLaunch(pdlDefault);
   backend.setDecodePartition(0);
+  backend.setDecodeVariant(defaultVariant);
   if (!batch1Only) benchStepWithoutAttention(bench, backend, c, weightBytes);
 }
 

@@ -37,7 +37,7 @@ constexpr size_t decodeSmemBytes() {
 }
 
 template <int D, int WARPS, int STAGES, bool PREFETCH>
-__global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a, const int32_t* __restrict__ tokens,
+__global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a, DecodeItems items,
                                                                 int group, int numParts, int partitionSize,
                                                                 float* __restrict__ partials, int* __restrict__ arrivals,
                                                                 int numItems) {
@@ -54,9 +54,7 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
   pdlLaunchDependents();
   const int item = blockIdx.z, kvh = blockIdx.y, part = blockIdx.x;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int t = tokens[item];
-  const int seq = a.tokenSeq[t];
-  const int ctx = min(a.positions[t] + 1, a.seqLens[seq]);
+  const int t = items.tokens[item], seq = items.seqs[item], ctx = items.contexts[item];
   const int start = part * partitionSize;
   if (start >= ctx) {
     pdlWait();
@@ -283,7 +281,7 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
 }
 
 template <int D, int WARPS, int STAGES, bool PREFETCH>
-void launchDecodeVariant(const AttentionArgs& a, const int32_t* tokens, int numItems, int group, int numParts,
+void launchDecodeVariant(const AttentionArgs& a, const DecodeItems& items, int numItems, int group, int numParts,
                          int partitionSize, float* partials, int* arrivals, cudaStream_t stream) {
   constexpr size_t smem = decodeSmemBytes<D, WARPS, STAGES>();
   static std::atomic<uint32_t> configured{0};
@@ -291,7 +289,9 @@ void launchDecodeVariant(const AttentionArgs& a, const int32_t* tokens, int numI
   for (int first = 0; first < numItems; first += 65535) {
     const int n = std::min(65535, numItems - first);
     launchChained("pagedDecode", pagedDecodeKernel<D, WARPS, STAGES, PREFETCH>, dim3(numParts, a.kv.numKvHeads, n),
-                  dim3(32 * WARPS), smem, stream, a, tokens + first, group, numParts, partitionSize, partials, arrivals, n);
+                  dim3(32 * WARPS), smem, stream, a,
+                  DecodeItems{items.tokens + first, items.seqs + first, items.contexts + first}, group, numParts,
+                  partitionSize, partials, arrivals, n);
   }
 }
 
@@ -306,15 +306,15 @@ int slotsPerSm() {
 }
 
 template <int D>
-void launchDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int group, int numParts, int partitionSize,
+void launchDecode(const AttentionArgs& a, const DecodeItems& items, int numItems, int group, int numParts, int partitionSize,
                   float* partials, int* arrivals, int variant, cudaStream_t stream) {
   switch (variant) {
-    case 1: launchDecodeVariant<D, 2, 3, false>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
-    case 2: launchDecodeVariant<D, 2, 4, false>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
-    case 3: launchDecodeVariant<D, 4, 2, false>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
-    case 4: launchDecodeVariant<D, 2, 3, true>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
-    case 5: launchDecodeVariant<D, 4, 3, true>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
-    default: launchDecodeVariant<D, 4, 3, false>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    case 1: launchDecodeVariant<D, 2, 3, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    case 2: launchDecodeVariant<D, 2, 4, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    case 3: launchDecodeVariant<D, 4, 2, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    case 4: launchDecodeVariant<D, 2, 3, true>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    case 5: launchDecodeVariant<D, 4, 3, true>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    default: launchDecodeVariant<D, 4, 3, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
   }
 }
 
@@ -349,15 +349,15 @@ int decodeCtasPerSm(int headDim, int variant) {
 int decodeKeysPerTile(int variant) { return 16 * kVariants[variant >= 0 && variant < kNumVariants ? variant : 0].warps; }
 int decodeVariantCount() { return kNumVariants; }
 
-void launchPagedDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int numParts, int partitionSize,
+void launchPagedDecode(const AttentionArgs& a, const DecodeItems& items, int numItems, int numParts, int partitionSize,
                        float* partials, int* arrivals, int variant, cudaStream_t stream) {
   if (numItems <= 0) return;
   const int group = a.numHeads / a.kv.numKvHeads;
   switch (a.kv.headDim) {
-    case 64: launchDecode<64>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
-    case 80: launchDecode<80>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
-    case 96: launchDecode<96>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
-    case 128: launchDecode<128>(a, tokens, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
+    case 64: launchDecode<64>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
+    case 80: launchDecode<80>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
+    case 96: launchDecode<96>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
+    case 128: launchDecode<128>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
     default: throw InvalidArgumentError("pagedDecode: unsupported head size " + std::to_string(a.kv.headDim));
   }
 }

@@ -98,7 +98,9 @@ class CudaBackend : public Backend {
   // below compute capability 9.0. Re-records graphs.
   void setProgrammaticLaunch(bool on);
   void setDecodePartition(int keys) { decodePartition_ = keys; }  // 0: automatic
-  void setDecodeVariant(int variant) { decodeVariant_ = variant; }  // attention_decode.cu's kVariants
+  // attention_decode.cu's kVariants; -1 (the default): by the number of items (decodeVariantFor)
+  void setDecodeVariant(int variant) { decodeVariant_ = variant; }
+  int decodeVariant() const { return decodeVariant_; }
   void synchronize();
   // Random bf16 values in the whole KV cache (benchmarks must not time zeros).
   void fillKvCacheRandom(uint64_t seed);
@@ -150,7 +152,8 @@ class CudaBackend : public Backend {
   void uploadRopeTable(const RopeShape& rope);
   void buildPrefillTiles(int group);
   std::string profileKind(int bucket, int tokens) const;
-  int decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim) const;
+  int decodeVariantFor(int items, int numKvHeads, int headDim) const;
+  int decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim, int variant) const;
   void matmulDequantized(Tensor out, Tensor x, const Weight& w);
   bool gemvFor(int64_t T, DType dtype) const;
   // The fused GEMV kernels apply: decode-sized T on the GEMV path, bf16/f16 weights, K % 8 == 0.
@@ -191,10 +194,12 @@ class CudaBackend : public Backend {
   int numDecode_ = 0, numPrefillTokens_ = 0, maxDecodeCtx_ = 0, numTiles_ = 0, tilesGroup_ = -1;
   bool graphStep_ = false;
   int32_t* decodeTokens_ = nullptr;
+  int32_t* decodeSeqs_ = nullptr;      // per decode token: its sequence
+  int32_t* decodeContexts_ = nullptr;  // and min(position + 1, seqLen)
   int32_t* prefillTokens_ = nullptr;
   std::vector<int32_t> hostQueryStart_;
   std::vector<float> ropeHost_;
-  int decodePartition_ = 0, decodeVariant_ = 4;  // 2 warps, 3 stages, L2 prefetch: measured best (docs)
+  int decodePartition_ = 0, decodeVariant_ = -1;  // -1: decodeVariantFor's choice
 
   // sampling
   Buffer sampleDevice_;

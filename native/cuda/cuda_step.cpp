@@ -56,11 +56,14 @@ const StepView& CudaBackend::beginStep(const StepView& host) {
   const int T = graphStep_ ? bucket : hostT, S = graphStep_ ? bucket : hostS;
   const int L = graphStep_ ? bucket : host.numLogitRows, C = host.numBlockCopies, K = host.numChainedTokens;
 
-  // Layout (int32): tokenIds, positions, slotMapping, tokenSeq, decodeTokens, prefillTokens [T each],
-  // logitRows [L], queryStart [S + 1], seqLens [S], blockCopies [2C], chainedTokens [2K].
+  // Layout (int32): tokenIds, positions, slotMapping, tokenSeq, decodeTokens, prefillTokens,
+  // decodeSeqs, decodeContexts [T each], logitRows [L], queryStart [S + 1], seqLens [S],
+  // blockCopies [2C], chainedTokens [2K]. The decode kernel reads a decode token's sequence and
+  // context length from the host's lists in one load instead of three dependent ones.
   const size_t oTok = 0, oPos = size_t(T), oSlot = 2 * size_t(T), oSeq = 3 * size_t(T), oDec = 4 * size_t(T),
-               oPre = 5 * size_t(T), oRows = 6 * size_t(T), oQs = oRows + L, oLens = oQs + S + 1, oCopies = oLens + S,
-               oChain = oCopies + 2 * size_t(C), total = oChain + 2 * size_t(K);
+               oPre = 5 * size_t(T), oDecSeq = 6 * size_t(T), oDecCtx = 7 * size_t(T), oRows = 8 * size_t(T),
+               oQs = oRows + L, oLens = oQs + S + 1, oCopies = oLens + S, oChain = oCopies + 2 * size_t(C),
+               total = oChain + 2 * size_t(K);
   ensureDevice(stepDevice_, total * 4);
   ensurePinned(stepPinned_, total * 4);
   CUDA_CHECK(cudaEventSynchronize(stepEvent_));  // the previous step's copies have left the pinned buffers
@@ -83,6 +86,8 @@ const StepView& CudaBackend::beginStep(const StepView& host) {
     for (int t = q0; t < q1; t++) {
       h[oSeq + t] = s;
       if (q1 - q0 == 1) {
+        h[oDecSeq + numDecode_] = s;
+        h[oDecCtx + numDecode_] = std::min(h[oPos + t] + 1, h[oLens + s]);
         h[oDec + numDecode_++] = t;
         maxDecodeCtx_ = std::max(maxDecodeCtx_, h[oPos + t] + 1);
       } else {
@@ -131,6 +136,8 @@ const StepView& CudaBackend::beginStep(const StepView& host) {
   view_.returnLogits = host.returnLogits;
   view_.graphKey = bucket;
   decodeTokens_ = d + oDec;
+  decodeSeqs_ = d + oDecSeq;
+  decodeContexts_ = d + oDecCtx;
   prefillTokens_ = d + oPre;
   tilesGroup_ = -1;
   if (profile_) profile_->beginStep(stream_, profileKind(bucket, hostT));
@@ -217,15 +224,28 @@ void CudaBackend::buildPrefillTiles(int group) {
   tilesGroup_ = group;
 }
 
+// The decode kernel's variant: with few (token, kv head) items the context is split into many
+// short partitions and each CTA's latency is what counts; 4 warps over 64-key tiles (variant 0)
+// then beat the throughput default (2 warps over 32-key tiles with an L2 prefetch, variant 4; 91%
+// of copy bandwidth at batch 64): batch-1 8B step 162.0 -> 164.8 tok/s (docs/cuda-kernels.md L7).
+int CudaBackend::decodeVariantFor(int items, int numKvHeads, int headDim) const {
+  if (decodeVariant_ >= 0) return decodeVariant_;
+  const int throughputSlots = multiprocessors_ * cuda::decodeCtasPerSm(headDim, 4);
+  return 4 * items * numKvHeads <= throughputSlots ? 0 : 4;
+}
+
 // Partitions of the context for the decode kernel (a multiple of 64 keys). Splitting costs a
-// reduction pass and partial results; not splitting leaves SMs idle when there are few (token, kv
-// head) items. So: one partition when the items fill every resident CTA slot at least once,
-// otherwise as many as fill the slots. Graph steps size it from the table width (the longest
-// context the recording may see), eager steps from this step's longest context.
-int CudaBackend::decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim) const {
+// combine and partial results; not splitting leaves SMs idle when there are few (token, kv head)
+// items. So: one partition when the items fill every resident CTA slot at least once, otherwise
+// as many as fill the slots. Graph steps size it from the table width (the longest context the
+// recording may see), eager steps from this step's longest context.
+int CudaBackend::decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim, int variant) const {
   const int tiles = std::max(1, (maxCtx + 63) / 64);
-  if (decodePartition_ > 0) return std::max(64, (decodePartition_ + 63) / 64 * 64);
-  const int slots = multiprocessors_ * cuda::decodeCtasPerSm(headDim, decodeVariant_);
+  if (decodePartition_ > 0) {  // a multiple of the variant's tile
+    const int unit = cuda::decodeKeysPerTile(variant);
+    return std::max(unit, (decodePartition_ + unit - 1) / unit * unit);
+  }
+  const int slots = multiprocessors_ * cuda::decodeCtasPerSm(headDim, variant);
   const int ctas = std::max(1, items * numKvHeads);
   const int parts = ctas >= slots ? 1 : std::min(tiles, slots / ctas);
   return (tiles + parts - 1) / parts * 64;
@@ -252,7 +272,8 @@ void CudaBackend::pagedAttention(Tensor out, Tensor q, const StepView& s, int la
   if (numDecode_ > 0) {
     if (cuda::decodeKernelSupports(a.headDim, group)) {
       const int maxCtx = graphStep_ ? tableWidth_ * kv_.blockSize : maxDecodeCtx_;
-      const int partition = decodePartitionFor(numDecode_, maxCtx, a.numKvHeads, a.headDim);
+      const int variant = decodeVariantFor(numDecode_, a.numKvHeads, a.headDim);
+      const int partition = decodePartitionFor(numDecode_, maxCtx, a.numKvHeads, a.headDim, variant);
       const int parts = std::max(1, (maxCtx + partition - 1) / partition);
       float* partials = nullptr;
       int* arrivals = nullptr;
@@ -266,7 +287,8 @@ void CudaBackend::pagedAttention(Tensor out, Tensor q, const StepView& s, int la
         }
         arrivals = static_cast<int*>(arrivals_.ptr);
       }
-      cuda::launchPagedDecode(args, decodeTokens_, numDecode_, parts, partition, partials, arrivals, decodeVariant_, stream_);
+      const cuda::DecodeItems items{decodeTokens_, decodeSeqs_, decodeContexts_};
+      cuda::launchPagedDecode(args, items, numDecode_, parts, partition, partials, arrivals, variant, stream_);
     } else {
       cuda::launchPagedFallback(args, decodeTokens_, numDecode_, stream_);
     }

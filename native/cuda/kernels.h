@@ -116,12 +116,19 @@ struct AttentionArgs {
 // plain fallback kernel.
 bool decodeKernelSupports(int headDim, int group);
 bool prefillKernelSupports(int headDim, int group);
-// One query token per item (tokens[i]), its context split into numParts partitions of
+// One query token per item, its context split into numParts partitions of
 // partitionSize keys (a multiple of 64); with numParts > 1 the last partition of each (item, kv
 // head) combines them through `partials` (decodePartialFloats) and `arrivals` (decodeArrivalInts,
 // zero before the first launch; the kernel leaves them zero).
 // `variant` picks warps per CTA and pipeline depth (attention_decode.cu's kVariants; 0 default).
-void launchPagedDecode(const AttentionArgs& a, const int32_t* tokens, int numItems, int numParts, int partitionSize,
+// Decode items: item i is token tokens[i] of sequence seqs[i] with contexts[i] keys (its
+// position + 1, at most the sequence length; 0 for a graph bucket's padding).
+struct DecodeItems {
+  const int32_t* tokens = nullptr;
+  const int32_t* seqs = nullptr;
+  const int32_t* contexts = nullptr;
+};
+void launchPagedDecode(const AttentionArgs& a, const DecodeItems& items, int numItems, int numParts, int partitionSize,
                        float* partials, int* arrivals, int variant, cudaStream_t stream);
 // Resident CTAs per SM of a decode variant, and the keys of its tile (partitions are multiples).
 int decodeCtasPerSm(int headDim, int variant);

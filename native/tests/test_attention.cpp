@@ -172,12 +172,18 @@ Register pagedAttention("paged attention (mixed prefill chunks and decode, rando
     };
     check("");
 #ifdef PAGEDINFER_WITH_CUDA
-    if (h.backendName() == "cuda") {  // decode contexts split into 64-key partitions, combined by the last one
+    if (h.backendName() == "cuda") {  // both decode variants the backend picks from, whole and split contexts
       auto& cuda = static_cast<CudaBackend&>(h.backend());
-      cuda.setDecodePartition(64);
-      check(", partitions of 64 keys");
-      check(", partitions of 64 keys again (arrival counters back at zero)");
-      cuda.setDecodePartition(0);
+      for (const int variant : {0, 4}) {
+        const std::string v = ", variant " + std::to_string(variant);
+        cuda.setDecodeVariant(variant);
+        check(v);
+        cuda.setDecodePartition(64);  // split into 64-key partitions, combined by the last one
+        check(v + ", partitions of 64 keys");
+        check(v + ", partitions of 64 keys again (arrival counters back at zero)");
+        cuda.setDecodePartition(0);
+      }
+      cuda.setDecodeVariant(-1);
     }
 #endif
   }
