@@ -121,6 +121,13 @@ class Backend {
   // Causal attention of each token over its sequence's cached context (positions 0..its own),
   // reading K/V through the block table.
   virtual void pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) = 0;
+  // ropeAndCacheWrite then pagedAttention, as the forward calls them; a backend may fuse the two
+  // for some tokens (the CUDA backend: decode tokens), leaving q and k of those tokens unrotated.
+  virtual void ropeAttention(Tensor out, Tensor q, Tensor k, Tensor v, const StepView& s, int layer, const RopeShape& rope,
+                             const AttentionShape& a) {
+    ropeAndCacheWrite(q, k, v, s, layer, rope);
+    pagedAttention(out, q, s, layer, a);
+  }
   // out = silu(gate) * up
   virtual void swiglu(Tensor out, Tensor gate, Tensor up) = 0;
   // out[r] = rmsnorm(residual[rows[r]] + x[rows[r]]) * w for the step's logit rows.

@@ -290,8 +290,7 @@ void Model::launchStep(const StepView& host, StepOutput& out) {
         b.headRmsnorm(q, c.numHeads, c.headDim, w.qNorm, c.rmsNormEps);
         b.headRmsnorm(k, c.numKvHeads, c.headDim, w.kNorm, c.rmsNormEps);
       }
-      b.ropeAndCacheWrite(q, k, v, s, l, rope);
-      b.pagedAttention(attn, q, s, l, att);
+      b.ropeAttention(attn, q, k, v, s, l, rope, att);
       b.matmul(x, attn, w.o, nullptr);
       b.addRmsnorm(h, residual, x, w.ffnNorm, c.rmsNormEps);
       b.matmulSwiglu(gate, h, w.gate, w.up, up);

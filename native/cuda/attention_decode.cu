@@ -16,6 +16,7 @@
 #include "attention_common.cuh"
 #include "cuda_check.h"
 #include "pdl.cuh"
+#include "rope_device.cuh"
 
 namespace pagedinfer::cuda {
 
@@ -40,7 +41,7 @@ template <int D, int WARPS, int STAGES, bool PREFETCH>
 __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a, DecodeItems items,
                                                                 int group, int numParts, int partitionSize,
                                                                 float* __restrict__ partials, int* __restrict__ arrivals,
-                                                                int numItems) {
+                                                                int numItems, DecodeRope rope) {
   constexpr int kWarps = WARPS, kThreads = 32 * WARPS, kStages = STAGES, kKeysPerTile = 16 * WARPS;
   constexpr int LD = D + 8;  // padded rows: ldmatrix reads 8 rows at one column conflict-free
   extern __shared__ __align__(16) uint8_t smem[];
@@ -48,27 +49,48 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
   bf16* sK = sQ + 16 * LD;
   bf16* sV = sK + kStages * kKeysPerTile * LD;
 
-  // Chained (pdl.cuh) after the rope kernel, which writes q and this token's key and value. The
-  // step's index arrays and the older keys were written before the step's first kernel began, so
-  // they are read (and the first tiles requested) before waiting for it.
+  // Chained (pdl.cuh) after the kernel that wrote q, k and v (the rope kernel, or with `rope` the
+  // q/k/v projection). The step's index arrays and the older keys were written before the step's
+  // first kernel began, so they are read (and the first tiles requested) before waiting for it.
   pdlLaunchDependents();
   const int item = blockIdx.z, kvh = blockIdx.y, part = blockIdx.x;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int t = items.tokens[item], seq = items.seqs[item], ctx = items.contexts[item];
   const int start = part * partitionSize;
+  // With `rope`, this kernel rotates the token's q as it loads it, and the CTA of the last
+  // partition rotates the token's key of its kv head and writes it and the value into the cache
+  // before it reads that tile (rope_device.cuh; no rope kernel for decode tokens).
+  __shared__ float sTrig[D];  // cos, sin of the token's angles (rotaryDim <= D values)
+  const bool fuseRope = rope.k != nullptr;
+  const int32_t slot = fuseRope ? rope.slots[t] : -1;
+  const bool padding = ctx <= 0 && part == 0;  // a padding token of a graph bucket (or a context of 0)
+  if (fuseRope && (start < ctx || (padding && slot >= 0))) {
+    ropeAngles(sTrig, double(a.positions[t]), rope.invFreq, rope.rotaryDim / 2);
+    __syncthreads();
+  }
+  const bf16* kHead = fuseRope ? reinterpret_cast<const bf16*>(rope.k) + t * rope.kStride + int64_t(kvh) * D : nullptr;
+  const bf16* vHead = fuseRope ? reinterpret_cast<const bf16*>(rope.v) + t * rope.vStride + int64_t(kvh) * D : nullptr;
+  auto keyToCache = [&] {
+    for (int d0 = 8 * tid; d0 < D; d0 += 8 * kThreads) {
+      const RopePieces p = ropePiece(kHead, d0, rope.rotaryDim, rope.neox, sTrig);
+      if (p.n > 0) keyPieceToCache(a.kv, slot, kvh, d0, p, vHead, rope.rotaryDim);
+    }
+  };
   if (start >= ctx) {
     pdlWait();
-    if (ctx <= 0 && part == 0)  // a padding token of a graph bucket: write zeros
+    if (padding) {  // zeros out; a real token's key still goes to its slot
       for (int i = tid; i < group * D; i += kThreads)
         reinterpret_cast<bf16*>(a.out)[t * a.outStride + (kvh * group) * D + i] = __float2bfloat16_rn(0.0f);
+      if (fuseRope && slot >= 0) keyToCache();
+    }
     return;
   }
   const int end = min(ctx, start + partitionSize);
   const int numTiles = (end - start + kKeysPerTile - 1) / kKeysPerTile;
   const int32_t* table = a.blockTable + int64_t(seq) * a.tableStride;
 
-  // Prologue tiles that end before key ctx - 1 (this token's, written by the rope kernel) go out
-  // before the wait; the rest after it. Either way kStages - 1 groups are committed, in order.
+  // Prologue tiles that end before key ctx - 1 (this token's, written this step) go out before the
+  // wait; the rest after it. Either way kStages - 1 groups are committed, in order.
   const int early = min(min(kStages - 1, numTiles), (ctx - 1 - start) / kKeysPerTile);
 #pragma unroll
   for (int s = 0; s < kStages - 1; s++) {
@@ -79,6 +101,10 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
     }
   }
   pdlWait();
+  if (fuseRope && slot >= 0 && part == (ctx - 1) / partitionSize) {
+    keyToCache();
+    __syncthreads();  // the slot written before any thread of this CTA copies its tile
+  }
 #pragma unroll
   for (int s = 0; s < kStages - 1; s++) {  // the deferred tiles first: their loads then overlap q's
     if (s >= early) {
@@ -89,10 +115,20 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
     }
   }
   for (int i = tid; i < 16 * (D / 8); i += kThreads) {
-    const int r = i / (D / 8), c = i % (D / 8);
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < group) v = *reinterpret_cast<const uint4*>(reinterpret_cast<const bf16*>(a.q) + t * a.qStride + (kvh * group + r) * D + 8 * c);
-    *reinterpret_cast<uint4*>(sQ + r * LD + 8 * c) = v;
+    const int r = i / (D / 8), d0 = 8 * (i % (D / 8));
+    bf16* row = sQ + r * LD;
+    if (r >= group) {
+      *reinterpret_cast<uint4*>(row + d0) = make_uint4(0, 0, 0, 0);
+      continue;
+    }
+    const bf16* qHead = reinterpret_cast<const bf16*>(a.q) + t * a.qStride + (kvh * group + r) * D;
+    if (!fuseRope) {
+      *reinterpret_cast<uint4*>(row + d0) = *reinterpret_cast<const uint4*>(qHead + d0);
+      continue;
+    }
+    const RopePieces p = ropePiece(qHead, d0, rope.rotaryDim, rope.neox, sTrig);
+    if (p.n > 0) *reinterpret_cast<uint4*>(row + d0) = p.lo;
+    if (p.n == 2) *reinterpret_cast<uint4*>(row + d0 + rope.rotaryDim / 2) = p.hi;
   }
   __syncthreads();
   uint32_t qf[D / 16][4];
@@ -282,7 +318,8 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
 
 template <int D, int WARPS, int STAGES, bool PREFETCH>
 void launchDecodeVariant(const AttentionArgs& a, const DecodeItems& items, int numItems, int group, int numParts,
-                         int partitionSize, float* partials, int* arrivals, cudaStream_t stream) {
+                         int partitionSize, float* partials, int* arrivals, const DecodeRope& rope,
+                         cudaStream_t stream) {
   constexpr size_t smem = decodeSmemBytes<D, WARPS, STAGES>();
   static std::atomic<uint32_t> configured{0};
   allowDynamicSmem(pagedDecodeKernel<D, WARPS, STAGES, PREFETCH>, smem, configured);
@@ -291,7 +328,7 @@ void launchDecodeVariant(const AttentionArgs& a, const DecodeItems& items, int n
     launchChained("pagedDecode", pagedDecodeKernel<D, WARPS, STAGES, PREFETCH>, dim3(numParts, a.kv.numKvHeads, n),
                   dim3(32 * WARPS), smem, stream, a,
                   DecodeItems{items.tokens + first, items.seqs + first, items.contexts + first}, group, numParts,
-                  partitionSize, partials, arrivals, n);
+                  partitionSize, partials, arrivals, n, rope);
   }
 }
 
@@ -307,14 +344,14 @@ int slotsPerSm() {
 
 template <int D>
 void launchDecode(const AttentionArgs& a, const DecodeItems& items, int numItems, int group, int numParts, int partitionSize,
-                  float* partials, int* arrivals, int variant, cudaStream_t stream) {
+                  float* partials, int* arrivals, int variant, const DecodeRope& rope, cudaStream_t stream) {
   switch (variant) {
-    case 1: launchDecodeVariant<D, 2, 3, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
-    case 2: launchDecodeVariant<D, 2, 4, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
-    case 3: launchDecodeVariant<D, 4, 2, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
-    case 4: launchDecodeVariant<D, 2, 3, true>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
-    case 5: launchDecodeVariant<D, 4, 3, true>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
-    default: launchDecodeVariant<D, 4, 3, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, stream); break;
+    case 1: launchDecodeVariant<D, 2, 3, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, rope, stream); break;
+    case 2: launchDecodeVariant<D, 2, 4, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, rope, stream); break;
+    case 3: launchDecodeVariant<D, 4, 2, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, rope, stream); break;
+    case 4: launchDecodeVariant<D, 2, 3, true>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, rope, stream); break;
+    case 5: launchDecodeVariant<D, 4, 3, true>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, rope, stream); break;
+    default: launchDecodeVariant<D, 4, 3, false>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, rope, stream); break;
   }
 }
 
@@ -350,14 +387,14 @@ int decodeKeysPerTile(int variant) { return 16 * kVariants[variant >= 0 && varia
 int decodeVariantCount() { return kNumVariants; }
 
 void launchPagedDecode(const AttentionArgs& a, const DecodeItems& items, int numItems, int numParts, int partitionSize,
-                       float* partials, int* arrivals, int variant, cudaStream_t stream) {
+                       float* partials, int* arrivals, int variant, const DecodeRope& rope, cudaStream_t stream) {
   if (numItems <= 0) return;
   const int group = a.numHeads / a.kv.numKvHeads;
   switch (a.kv.headDim) {
-    case 64: launchDecode<64>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
-    case 80: launchDecode<80>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
-    case 96: launchDecode<96>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
-    case 128: launchDecode<128>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, stream); break;
+    case 64: launchDecode<64>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, rope, stream); break;
+    case 80: launchDecode<80>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, rope, stream); break;
+    case 96: launchDecode<96>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, rope, stream); break;
+    case 128: launchDecode<128>(a, items, numItems, group, numParts, partitionSize, partials, arrivals, variant, rope, stream); break;
     default: throw InvalidArgumentError("pagedDecode: unsupported head size " + std::to_string(a.kv.headDim));
   }
 }

@@ -74,6 +74,8 @@ class CudaBackend : public Backend {
   void matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const Weight& up, Tensor upScratch) override;
   void ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView& s, int layer, const RopeShape& rope) override;
   void pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) override;
+  void ropeAttention(Tensor out, Tensor q, Tensor k, Tensor v, const StepView& s, int layer, const RopeShape& rope,
+                     const AttentionShape& a) override;
   void swiglu(Tensor out, Tensor gate, Tensor up) override;
   void finalNorm(Tensor out, Tensor residual, Tensor x, const StepView& s, const Weight& w, float eps) override;
   void enqueueSample(Tensor logits, const StepView& s, const StepView& host, StepOutput& out) override;
@@ -90,6 +92,11 @@ class CudaBackend : public Backend {
   enum class GemmPath { Auto, Gemv, CublasLt };
   void setGemmPath(GemmPath path) { gemmPath_ = path; }
   // Fused decode projections (matmulMany, matmulSwiglu as one GEMV each); on by default.
+  // Decode tokens' rope + cache write inside the decode attention kernel (ropeAttention); on by default.
+  void setDecodeRopeFusion(bool on) {
+    fuseDecodeRope_ = on;
+    invalidateGraphs();
+  }
   void setDecodeFusion(bool on) {
     fuseDecode_ = on;
     invalidateGraphs();
@@ -152,6 +159,8 @@ class CudaBackend : public Backend {
   void uploadRopeTable(const RopeShape& rope);
   void buildPrefillTiles(int group);
   std::string profileKind(int bucket, int tokens) const;
+  // pagedAttention; with rope.k set the decode kernel also rotates and caches its tokens (ropeAttention).
+  void attention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a, const cuda::DecodeRope& rope);
   int decodeVariantFor(int items, int numKvHeads, int headDim) const;
   int decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim, int variant) const;
   void matmulDequantized(Tensor out, Tensor x, const Weight& w);
@@ -172,7 +181,7 @@ class CudaBackend : public Backend {
   std::map<std::string, std::unique_ptr<GemmPlan>> plans_;
   std::map<std::string, cublaslt::MatmulAlgo> algos_;  // heuristic's choice per power-of-two token bucket
   GemmPath gemmPath_ = GemmPath::Auto;
-  bool fuseDecode_ = true;
+  bool fuseDecode_ = true, fuseDecodeRope_ = true;
 
   // weights
   std::set<const void*> ownedWeights_;

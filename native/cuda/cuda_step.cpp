@@ -197,7 +197,7 @@ void CudaBackend::ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView
   if (rope.headDim != l.headDim || rope.numKvHeads != l.numKvHeads)
     throw InvalidArgumentError("ropeAndCacheWrite: head shape differs from the KV cache's");
   uploadRopeTable(rope);
-  cuda::launchRopeCacheWrite(bfm(q), bfm(k), bf(v), q.cols, k.cols, v.cols, s.positions, s.slotMapping, s.numTokens,
+  cuda::launchRopeCacheWrite(bfm(q), bfm(k), bf(v), q.cols, k.cols, v.cols, s.positions, s.slotMapping, nullptr, s.numTokens,
                              static_cast<const float*>(ropeTable_.ptr), rope.rotaryDim, rope.neox, rope.numHeads, l,
                              stream_);
 }
@@ -252,6 +252,39 @@ int CudaBackend::decodePartitionFor(int items, int maxCtx, int numKvHeads, int h
 }
 
 void CudaBackend::pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) {
+  attention(out, q, s, layer, a, cuda::DecodeRope{});
+}
+
+// Rope + cache write and attention as one op: the prefill tokens go through the rope kernel (a list
+// of them), the decode tokens' rotation and cache write are done by the decode attention kernel
+// (one kernel fewer on the batch-1 chain). Shapes the decode kernel or the 16-byte rope path do not
+// take run the two ops.
+void CudaBackend::ropeAttention(Tensor out, Tensor q, Tensor k, Tensor v, const StepView& s, int layer,
+                                const RopeShape& rope, const AttentionShape& a) {
+  const bool fuse = fuseDecodeRope_ && numDecode_ > 0 && a.numKvHeads > 0 && a.numHeads % a.numKvHeads == 0 &&
+                    cuda::decodeKernelSupports(a.headDim, a.numHeads / a.numKvHeads) && rope.headDim == a.headDim &&
+                    rope.numHeads == a.numHeads && rope.numKvHeads == a.numKvHeads &&
+                    cuda::ropeVectorized(rope.headDim, rope.rotaryDim, q.cols, k.cols, v.cols);
+  if (!fuse) {
+    Backend::ropeAttention(out, q, k, v, s, layer, rope, a);
+    return;
+  }
+  const cuda::KvLayer l = kvLayer(layer);
+  if (rope.headDim != l.headDim || rope.numKvHeads != l.numKvHeads)
+    throw InvalidArgumentError("ropeAttention: head shape differs from the KV cache's");
+  uploadRopeTable(rope);
+  const float* invFreq = static_cast<const float*>(ropeTable_.ptr);
+  if (numPrefillTokens_ > 0) {
+    beginOp("rope + cache write");
+    cuda::launchRopeCacheWrite(bfm(q), bfm(k), bf(v), q.cols, k.cols, v.cols, s.positions, s.slotMapping, prefillTokens_,
+                               numPrefillTokens_, invFreq, rope.rotaryDim, rope.neox, rope.numHeads, l, stream_);
+  }
+  attention(out, q, s, layer, a,
+            cuda::DecodeRope{bf(k), bf(v), k.cols, v.cols, s.slotMapping, invFreq, rope.rotaryDim, rope.neox});
+}
+
+void CudaBackend::attention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a,
+                            const cuda::DecodeRope& rope) {
   beginOp("attention");
   cuda::AttentionArgs args;
   args.out = bfm(out);
@@ -288,7 +321,7 @@ void CudaBackend::pagedAttention(Tensor out, Tensor q, const StepView& s, int la
         arrivals = static_cast<int*>(arrivals_.ptr);
       }
       const cuda::DecodeItems items{decodeTokens_, decodeSeqs_, decodeContexts_};
-      cuda::launchPagedDecode(args, items, numDecode_, parts, partition, partials, arrivals, variant, stream_);
+      cuda::launchPagedDecode(args, items, numDecode_, parts, partition, partials, arrivals, variant, rope, stream_);
     } else {
       cuda::launchPagedFallback(args, decodeTokens_, numDecode_, stream_);
     }

@@ -90,9 +90,14 @@ struct KvLayer {
   uint16_t* v = nullptr;
   int blockSize = 16, numKvHeads = 0, headDim = 0;
 };
+// tokenList: the rows to process (numTokens of them), or null for rows 0 .. numTokens - 1.
 void launchRopeCacheWrite(uint16_t* q, uint16_t* k, const uint16_t* v, int64_t qStride, int64_t kStride, int64_t vStride,
-                          const int32_t* positions, const int32_t* slots, int numTokens, const float* invFreq,
-                          int rotaryDim, bool neox, int numHeads, const KvLayer& kv, cudaStream_t stream);
+                          const int32_t* positions, const int32_t* slots, const int32_t* tokenList, int numTokens,
+                          const float* invFreq, int rotaryDim, bool neox, int numHeads, const KvLayer& kv,
+                          cudaStream_t stream);
+// Whether the 16-byte rope path (rope_device.cuh) takes these shapes; the decode attention kernel
+// rotates its tokens itself only then.
+bool ropeVectorized(int headDim, int rotaryDim, int64_t qStride, int64_t kStride, int64_t vStride);
 // For every (src, dst) pair and every layer: K and V of block dst = those of block src.
 // `cache` is [layers][2][numBlocks][blockElems].
 void launchCopyBlocks(uint16_t* cache, const int32_t* pairs, int numPairs, int numLayers, int numBlocks,
@@ -128,8 +133,20 @@ struct DecodeItems {
   const int32_t* seqs = nullptr;
   const int32_t* contexts = nullptr;
 };
+// The decode tokens' rotary embedding and cache write, done by the decode kernel itself when k is
+// set: k and v are the projections' new rows (q is rotated as the kernel loads it, not in place),
+// slots the step's slot mapping, invFreq the rotary table on the device. Needs ropeVectorized.
+struct DecodeRope {
+  const uint16_t* k = nullptr;
+  const uint16_t* v = nullptr;
+  int64_t kStride = 0, vStride = 0;
+  const int32_t* slots = nullptr;
+  const float* invFreq = nullptr;
+  int rotaryDim = 0;
+  bool neox = true;
+};
 void launchPagedDecode(const AttentionArgs& a, const DecodeItems& items, int numItems, int numParts, int partitionSize,
-                       float* partials, int* arrivals, int variant, cudaStream_t stream);
+                       float* partials, int* arrivals, int variant, const DecodeRope& rope, cudaStream_t stream);
 // Resident CTAs per SM of a decode variant, and the keys of its tile (partitions are multiples).
 int decodeCtasPerSm(int headDim, int variant);
 int decodeKeysPerTile(int variant);

@@ -189,6 +189,112 @@ Register pagedAttention("paged attention (mixed prefill chunks and decode, rando
   }
 });
 
+// ropeAttention: new tokens' q and k rotated, k and v cached, attention over the cached context
+// plus the new keys. The CUDA backend rotates and caches decode tokens inside its decode kernel
+// (prefill tokens through the rope kernel); it runs with that fusion on (both decode variants,
+// whole and split contexts) and off. Rotary widths: the whole head and half of it.
+Register ropeAttention("rope + attention (decode tokens rotated and cached by the CUDA attention kernel)", [](Harness& h) {
+  struct Seq { int ctx, fresh; };
+  const std::vector<Seq> seqs = {{46, 1}, {300, 1}, {1, 1}, {33, 13}, {17, 1}};
+  const int heads = 8, kvHeads = 2, headDim = 128, blockSize = 16, layer = 1;
+  const int kvDim = kvHeads * headDim, qDim = heads * headDim, S = int(seqs.size());
+  for (const int rotaryDim : {128, 64})
+  for (const bool neox : {true, false}) {
+    int totalBlocks = 0, maxBlocks = 0;
+    for (const Seq& q : seqs) {
+      totalBlocks += (q.ctx + blockSize - 1) / blockSize;
+      maxBlocks = std::max(maxBlocks, (q.ctx + blockSize - 1) / blockSize);
+    }
+    h.backend().allocKvCache(KvCacheShape{2, totalBlocks + 3, blockSize, kvHeads, headDim});
+    std::vector<int32_t> physical(static_cast<size_t>(totalBlocks + 3));
+    std::iota(physical.begin(), physical.end(), 0);
+    std::shuffle(physical.begin(), physical.end(), h.rng());
+    TestStep step;
+    step.maxBlocksPerSeq = maxBlocks;
+    step.blockTable.assign(size_t(S * maxBlocks), -1);
+    std::vector<Vec> oldK(static_cast<size_t>(S)), oldV(static_cast<size_t>(S));
+    std::vector<int32_t> fillSlots;
+    Vec fillK, fillV;
+    size_t next = 0;
+    step.queryStart.push_back(0);
+    for (int s = 0; s < S; s++) {
+      const Seq& q = seqs[size_t(s)];
+      for (int b = 0; b < (q.ctx + blockSize - 1) / blockSize; b++) step.blockTable[size_t(s * maxBlocks + b)] = physical[next++];
+      auto slotOf = [&](int pos) { return step.blockTable[size_t(s * maxBlocks + pos / blockSize)] * blockSize + pos % blockSize; };
+      const int old = q.ctx - q.fresh;
+      oldK[size_t(s)] = h.roundTrip(h.randomVec(size_t(old * kvDim)));
+      oldV[size_t(s)] = h.roundTrip(h.randomVec(size_t(old * kvDim)));
+      for (int pos = 0; pos < old; pos++) fillSlots.push_back(slotOf(pos));
+      fillK.insert(fillK.end(), oldK[size_t(s)].begin(), oldK[size_t(s)].end());
+      fillV.insert(fillV.end(), oldV[size_t(s)].begin(), oldV[size_t(s)].end());
+      for (int pos = old; pos < q.ctx; pos++) {
+        step.tokenIds.push_back(0);
+        step.positions.push_back(pos);
+        step.slotMapping.push_back(slotOf(pos));
+      }
+      step.queryStart.push_back(int32_t(step.tokenIds.size()));
+      step.seqLens.push_back(q.ctx);
+    }
+    const int T = int(step.tokenIds.size());
+    const Vec q = h.roundTrip(h.randomVec(size_t(T * qDim))), k = h.roundTrip(h.randomVec(size_t(T * kvDim)));
+    const Vec v = h.roundTrip(h.randomVec(size_t(T * kvDim)));
+    const std::vector<float> inv = invFreqTable(rotaryDim, 500000.0);
+    const RopeShape rope{inv.data(), rotaryDim, neox, heads, kvHeads, headDim};
+    const AttentionShape att{heads, kvHeads, headDim, 1.0f / std::sqrt(float(headDim))};
+    // What the op must produce: rotated rows (rounded to the activation type, as a backend keeps
+    // them), attention over old + new keys, and the new keys and values in their slots.
+    const Vec qRot = h.roundTrip(ref::rope(q, step.positions, inv, heads, headDim, neox));
+    const Vec kRot = h.roundTrip(ref::rope(k, step.positions, inv, kvHeads, headDim, neox));
+    Vec want;
+    for (int s = 0; s < S; s++) {
+      const int t0 = step.queryStart[size_t(s)], t1 = step.queryStart[size_t(s) + 1];
+      Vec keys = oldK[size_t(s)], values = oldV[size_t(s)];
+      keys.insert(keys.end(), kRot.begin() + t0 * kvDim, kRot.begin() + t1 * kvDim);
+      values.insert(values.end(), v.begin() + t0 * kvDim, v.begin() + t1 * kvDim);
+      const std::vector<int32_t> pos(step.positions.begin() + t0, step.positions.begin() + t1);
+      const Vec part = ref::attention(Vec(qRot.begin() + t0 * qDim, qRot.begin() + t1 * qDim), pos, keys, values, heads,
+                                      kvHeads, headDim, att.scale);
+      want.insert(want.end(), part.begin(), part.end());
+    }
+    const std::string shape = std::string(neox ? "neox" : "normal") + " rotary " + std::to_string(rotaryDim);
+    auto check = [&](const std::string& label) {
+      fillCache(h, layer, fillSlots, fillK, fillV, heads, kvHeads, headDim);
+      // The new tokens' slots hold other values first: the op must write them.
+      fillCache(h, layer, step.slotMapping, h.randomVec(size_t(T * kvDim), 5, 6), h.randomVec(size_t(T * kvDim), 5, 6), heads,
+                kvHeads, headDim);
+      const StepView& view = h.backend().beginStep(step.finish());
+      Tensor out = h.poisoned(T, qDim);
+      h.backend().ropeAttention(out, h.tensor(T, qDim, q), h.tensor(T, kvDim, k), h.tensor(T, kvDim, v), view, layer, rope, att);
+      h.expectClose(shape + label, h.fetch(out), want, h.tolerance());
+      Vec gotK, gotV;
+      std::vector<float> kRow(static_cast<size_t>(kvDim)), vRow(static_cast<size_t>(kvDim));
+      for (int t = 0; t < T; t++) {
+        h.backend().readKvSlot(layer, step.slotMapping[size_t(t)], kRow.data(), vRow.data());
+        gotK.insert(gotK.end(), kRow.begin(), kRow.end());
+        gotV.insert(gotV.end(), vRow.begin(), vRow.end());
+      }
+      h.expectClose(shape + label + ": cached k", gotK, kRot, h.tolerance());
+      h.expectClose(shape + label + ": cached v", gotV, v, h.tolerance());
+    };
+    check("");
+#ifdef PAGEDINFER_WITH_CUDA
+    if (h.backendName() == "cuda") {
+      auto& cuda = static_cast<CudaBackend&>(h.backend());
+      for (const int variant : {0, 4}) {
+        cuda.setDecodeVariant(variant);
+        cuda.setDecodePartition(64);
+        check(", variant " + std::to_string(variant) + ", partitions of 64 keys");
+        cuda.setDecodePartition(0);
+      }
+      cuda.setDecodeVariant(-1);
+      cuda.setDecodeRopeFusion(false);
+      check(", rope kernel for every token");
+      cuda.setDecodeRopeFusion(true);
+    }
+#endif
+  }
+});
+
 Register copyBlocks("block copy", [](Harness& h) {
   const int blockSize = 16, kvHeads = 2, headDim = 64, numBlocks = 6, kvDim = kvHeads * headDim;
   h.backend().allocKvCache(KvCacheShape{3, numBlocks, blockSize, kvHeads, headDim});
