@@ -112,7 +112,7 @@ CudaBackend::~CudaBackend() {
 
 void CudaBackend::freeBuffers() {
   for (Buffer* b : {&ltWorkspace_, &dequantScratch_, &stageDevice_, &stepDevice_, &tableDevice_, &tilesDevice_, &partials_, &arrivals_,
-                    &ropeTable_, &sampleDevice_, &prevIds_})
+                    &ropeTable_, &sampleDevice_, &greedyScratch_, &prevIds_})
     if (b->ptr) cudaFree(b->ptr), *b = Buffer{};
   for (Buffer* b : {&stagePinned_[0], &stagePinned_[1], &stepPinned_, &tablePinned_, &tilesPinned_,
                     &sampleSlots_[0].pinned, &sampleSlots_[1].pinned})

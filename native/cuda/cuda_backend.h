@@ -117,6 +117,7 @@ class CudaBackend : public Backend {
   int sampleHostFallbacks() const { return sampleFallbacks_; }
   float lastSampleKernelMicros() const { return sampleKernelMicros_; }  // device time of the last finished sample
   void setSampleBufferTarget(int values) { sampleBufferTarget_ = values; }  // 0: default
+  void setGreedySplit(bool on) { splitGreedy_ = on; }  // few greedy rows over several CTAs each; on by default
   // bf16 GEMM straight through cuBLASLt (out[T][N] = x[T][K] w[N][K]^T); false if no algorithm.
   bool cublasGemm(void* out, bool outF32, int64_t ldOut, const void* x, int64_t T, int64_t K, const void* w, int64_t N);
 
@@ -211,7 +212,8 @@ class CudaBackend : public Backend {
   int decodePartition_ = 0, decodeVariant_ = -1;  // -1: decodeVariantFor's choice
 
   // sampling
-  Buffer sampleDevice_;
+  Buffer sampleDevice_, greedyScratch_;
+  bool splitGreedy_ = true;
   SampleSlot sampleSlots_[2];
   int sampleTurn_ = 0;
   int sampleFallbacks_ = 0;

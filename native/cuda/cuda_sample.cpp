@@ -112,9 +112,22 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
     CUDA_CHECK(cudaMemcpyAsync(d, h, oResults, cudaMemcpyHostToDevice, stream_));
     auto* devResults = reinterpret_cast<cuda::SampleRowResult*>(d + oResults);
     CUDA_CHECK(cudaEventRecord(slot.begin, stream_));
-    cuda::launchSample(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
-                       reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults,
-                       sampleBufferTarget_, stream_);
+    // Few greedy rows without penalties (a batch-1 decode): each row over several CTAs.
+    const bool splitGreedy = splitGreedy_ && entries.empty() && rows <= cuda::kGreedySplitMaxRows && vocab % 4 == 0 &&
+                             std::all_of(params.begin(), params.end(), [](const cuda::SampleRowParams& p) { return p.greedy; });
+    if (splitGreedy) {
+      const size_t bytes = cuda::greedySplitScratchBytes(rows);
+      if (bytes > greedyScratch_.bytes) {  // a new buffer's counters start at zero; the kernel leaves them there
+        ensureDevice(greedyScratch_, bytes);
+        CUDA_CHECK(cudaMemsetAsync(greedyScratch_.ptr, 0, greedyScratch_.bytes, stream_));
+      }
+      cuda::launchGreedySplit(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults,
+                              greedyScratch_.ptr, stream_);
+    } else {
+      cuda::launchSample(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
+                         reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults,
+                         sampleBufferTarget_, stream_);
+    }
     if (maxTopN > 0)
       cuda::launchTopLogprobs(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults,
                               maxTopN, reinterpret_cast<int32_t*>(d + oIds), reinterpret_cast<float*>(d + oLps), stream_);

@@ -45,6 +45,13 @@ size_t sampleSmemBytes(int vocab, bool penalties);
 // bufferTarget: values the first read aims to keep above its threshold (0: the default, 512).
 void launchSample(const float* logits, int rows, int vocab, const SampleRowParams* params, const PenaltyEntry* penalties,
                   bool anyPenalties, SampleRowResult* results, int bufferTarget, cudaStream_t stream);
+// Greedy rows without penalties, each split over kGreedySplit CTAs (sampling_greedy.cu): for a few
+// rows (kGreedySplitMaxRows) and vocab % 4 == 0. `scratch`: greedySplitScratchBytes(rows), zero
+// before the first launch (its arrival counters; the kernel leaves them zero).
+constexpr int kGreedySplit = 32, kGreedySplitMaxRows = 16;
+size_t greedySplitScratchBytes(int rows);
+void launchGreedySplit(const float* logits, int rows, int vocab, const SampleRowParams* params, SampleRowResult* results,
+                       void* scratch, cudaStream_t stream);
 // Top-n raw logprobs of rows with numLogprobs > 0 (after launchSample: it reads rawMax/rawLse):
 // topIds/topLogprobs [rows][maxTopN], padded with -1 / -inf. A row it cannot resolve gets status 1.
 void launchTopLogprobs(const float* logits, int rows, int vocab, const SampleRowParams* params, SampleRowResult* results,

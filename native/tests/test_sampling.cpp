@@ -76,6 +76,52 @@ Register greedy("sampling: greedy", [](Harness& h) {
   }
 });
 
+// A few greedy rows of a large vocabulary (the CUDA backend splits each over several CTAs), with
+// a tie across the row, a NaN, and logprobs (chosen and top-n, which read the row's log-sum-exp).
+Register greedyLarge("sampling: greedy rows of a large vocabulary, with logprobs", [](Harness& h) {
+  const int vocab = 128000, R = 4;
+  Vec logits = h.randomVec(size_t(R * vocab), -8, 8);
+  logits[0 * vocab + 127990] = logits[0 * vocab + 3] = 30;  // a tie at both ends: the lower id wins
+  logits[2 * vocab + 5] = std::nan("");                     // never chosen
+  std::vector<Row> rows(R);
+  rows[0].numLogprobs = 0;
+  rows[1].numLogprobs = 3;
+  rows[3].numLogprobs = 1;
+  StepOutput out = runSampler(h, logits, vocab, rows);
+  h.expect("rows", out.tokens.size() == size_t(R));
+  for (int r = 0; r < R && out.tokens.size() == size_t(R); r++) {
+    const double* l = &logits[size_t(r) * vocab];
+    int want = r == 2 ? 0 : argmax(l, vocab);
+    if (r == 2)
+      for (int i = 1; i < vocab; i++)
+        if (!std::isnan(l[i]) && (std::isnan(l[want]) || l[i] > l[want])) want = i;
+    h.expect("row " + std::to_string(r), out.tokens[size_t(r)] == want,
+             "got " + std::to_string(out.tokens[size_t(r)]) + ", argmax " + std::to_string(want));
+    if (rows[size_t(r)].numLogprobs < 0) {
+      h.expect("no logprob row " + std::to_string(r), std::isnan(out.logprobs[size_t(r)]));
+      continue;
+    }
+    double m = *std::max_element(l, l + vocab), sum = 0;
+    for (int i = 0; i < vocab; i++) sum += std::exp(l[i] - m);
+    const double lse = m + std::log(sum), lp = l[want] - lse;
+    h.expect("chosen logprob row " + std::to_string(r), std::fabs(out.logprobs[size_t(r)] - lp) < 1e-3,
+             std::to_string(out.logprobs[size_t(r)]) + " vs " + std::to_string(lp));
+  }
+  if (out.maxTopN == 3) {
+    const double* l = &logits[size_t(vocab)];
+    double m = *std::max_element(l, l + vocab), sum = 0;
+    for (int i = 0; i < vocab; i++) sum += std::exp(l[i] - m);
+    std::vector<int> order(static_cast<size_t>(vocab));
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + 3, order.end(), [&](int a, int b) { return l[a] > l[b]; });
+    for (int i = 0; i < 3; i++)
+      h.expect("row 1 top logprob " + std::to_string(i), out.topIds[size_t(3 + i)] == order[size_t(i)] &&
+                                                           std::fabs(out.topLogprobs[size_t(3 + i)] - (l[order[size_t(i)]] - m - std::log(sum))) < 1e-3);
+  } else {
+    h.expect("maxTopN", false, std::to_string(out.maxTopN));
+  }
+});
+
 Register logprobs("sampling: logprobs", [](Harness& h) {
   const int vocab = 500;
   Vec logits = h.randomVec(size_t(3 * vocab), -5, 5);
