@@ -24,7 +24,8 @@ vitest=$(node -p "require('./node_modules/vitest/package.json').version")
 cp scripts/device-package-check.mjs "$stage/app/check.mjs"
 cp -r dist "$stage/"
 mkdir -p "$stage/build" && cp build/pagedinfer_kernel_tests build/pagedinfer_kernel_bench "$stage/build/"
-tar cf - -C "$stage" dist build app | xz -T2 -6 > .gpu-run/kit.tar.xz
+# -9: with the Node.js kit, the test models and llama.cpp's source the carry must stay under 64 MiB.
+tar cf - -C "$stage" dist build app | xz -T2 -9 > .gpu-run/kit.tar.xz
 rm -rf "$stage" ".gpu-run/$tarball"
 
 # llama.cpp's source for the peer benchmark, from the git bundle node-llama-cpp ships (trimmed of
