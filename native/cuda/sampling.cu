@@ -116,13 +116,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   float rawM = -INFINITY, rawS = 0.0f;
   const bool wantRaw = p.numLogprobs >= 0;
   const auto rawUpdate = [&](float l) {  // online log-sum-exp of the raw logits (logprobs only)
-    if (!wantRaw) return;
-    if (l > rawM) {
-      rawS = rawS * __expf(rawM - l) + 1.0f;
-      rawM = l;
-    } else if (l > -INFINITY) {
-      rawS += __expf(l - rawM);
-    }
+    if (wantRaw) onlineLse(l, rawM, rawS);
   };
   const bool greedy = p.greedy != 0;
   float top = -INFINITY, hiRef = 0.0f;

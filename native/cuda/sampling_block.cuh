@@ -21,6 +21,16 @@ __device__ __forceinline__ float keyValue(uint64_t key) {
 }
 __device__ __forceinline__ int keyId(uint64_t key) { return int(uint32_t(key)); }
 
+// Online log-sum-exp: (m, s) with s = sum of exp(l - m) over the values seen, m their max.
+__device__ __forceinline__ void onlineLse(float l, float& m, float& s) {
+  if (l > m) {
+    s = s * __expf(m - l) + 1.0f;
+    m = l;
+  } else if (l > -INFINITY) {
+    s += __expf(l - m);
+  }
+}
+
 // Calls f(index, value) for every element of row[0, n), four 16-byte loads in flight per thread.
 template <int THREADS, typename F>
 __device__ __forceinline__ void forEachLogit(const float* __restrict__ row, int n, F&& f) {

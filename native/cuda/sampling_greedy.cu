@@ -43,13 +43,7 @@ __global__ void __launch_bounds__(kThreads) greedySplitKernel(const float* __res
       best = l;
       bestId = i;
     }
-    if (!wantRaw) return;
-    if (l > rawM) {
-      rawS = rawS * __expf(rawM - l) + 1.0f;
-      rawM = l;
-    } else if (l > -INFINITY) {
-      rawS += __expf(l - rawM);
-    }
+    if (wantRaw) onlineLse(l, rawM, rawS);
   });
   const auto maxOp = [](float a, float b) { return fmaxf(a, b); };
   const float bestAll = blockReduce<kThreads>(best, maxOp, redF);
