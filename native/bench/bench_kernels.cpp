@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <random>
 
@@ -156,24 +157,27 @@ void benchFusedGemv(Bench& bench) {
     bool pdl, fused;
   };
   const Variant variants[] = {{false, false}, {false, true}, {true, false}, {true, true}};
+  // One line per variant; `launch` runs copy c of the weights (copies rotate past the L2).
+  auto timeVariants = [&](const std::string& name, const char* shape, double bytes, int copies,
+                          const std::function<void(size_t)>& launch) {
+    for (const Variant& v : variants) {
+      b.setProgrammaticLaunch(v.pdl);
+      b.setDecodeFusion(v.fused);
+      int next = 0;
+      const double us = bench.medianMicros([&] { launch(size_t(next++ % copies)); }, 40, 5);
+      bench.addBandwidth(name + (v.fused ? " (one launch)" : " (three)"), shape, us, bytes, v.pdl ? "chained launches" : "");
+    }
+  };
   {
     const double bytes = 2.0 * double(H) * double(H + 2 * KV);
     const int copies = int(rotateBytes / size_t(bytes)) + 1;
     std::vector<Weight> wq = weights(H, copies, 50), wk = weights(KV, copies, 150), wv = weights(KV, copies, 250);
     const Tensor outs[3] = {out(H), out(KV), out(KV)};
     const Weight* none[3] = {nullptr, nullptr, nullptr};
-    for (const Variant& v : variants) {
-      b.setProgrammaticLaunch(v.pdl);
-      b.setDecodeFusion(v.fused);
-      int next = 0;
-      const double us = bench.medianMicros([&] {
-        const size_t c = size_t(next++ % copies);
-        const Weight* ws[3] = {&wq[c], &wk[c], &wv[c]};
-        b.matmulMany(3, outs, xT, ws, none);
-      }, 40, 5);
-      bench.addBandwidth(std::string("GEMV bf16 q/k/v ") + (v.fused ? "(one launch)" : "(three)"), "T1 4096->4096+1024+1024",
-                         us, bytes, v.pdl ? "chained launches" : "");
-    }
+    timeVariants("GEMV bf16 q/k/v", "T1 4096->4096+1024+1024", bytes, copies, [&](size_t c) {
+      const Weight* ws[3] = {&wq[c], &wk[c], &wv[c]};
+      b.matmulMany(3, outs, xT, ws, none);
+    });
     for (std::vector<Weight>* ws : {&wq, &wk, &wv})
       for (Weight& w : *ws) b.releaseWeight(w);
   }
@@ -182,17 +186,8 @@ void benchFusedGemv(Bench& bench) {
     const int copies = int(rotateBytes / size_t(bytes)) + 1;
     std::vector<Weight> wg = weights(F, copies, 350), wu = weights(F, copies, 450);
     Tensor gate = out(F), up = out(F);
-    for (const Variant& v : variants) {
-      b.setProgrammaticLaunch(v.pdl);
-      b.setDecodeFusion(v.fused);
-      int next = 0;
-      const double us = bench.medianMicros([&] {
-        const size_t c = size_t(next++ % copies);
-        b.matmulSwiglu(gate, xT, wg[c], wu[c], up);
-      }, 40, 5);
-      bench.addBandwidth(std::string("GEMV bf16 gate/up+SwiGLU ") + (v.fused ? "(one launch)" : "(three)"), "T1 4096->2x14336",
-                         us, bytes, v.pdl ? "chained launches" : "");
-    }
+    timeVariants("GEMV bf16 gate/up+SwiGLU", "T1 4096->2x14336", bytes, copies,
+                 [&](size_t c) { b.matmulSwiglu(gate, xT, wg[c], wu[c], up); });
     for (std::vector<Weight>* ws : {&wg, &wu})
       for (Weight& w : *ws) b.releaseWeight(w);
   }
@@ -268,24 +263,11 @@ void benchSampling(Bench& bench) {
   CUDA_CHECK(cudaMemcpy(logits, host.data(), host.size() * 4, cudaMemcpyHostToDevice));
   Tensor logitsT{logits, DType::F32, rows, vocab};
 
-  std::vector<float> temperature(rows), topP(rows), minP(rows), rep(rows, 1.0f), presence(rows, 0.0f), frequency(rows, 0.0f);
-  std::vector<int32_t> topK(rows), outputIndex(rows), numLogprobs(rows, -1), offsets(rows + 1, 0), promptLens(rows, 0),
-      logitRows(rows);
-  std::vector<uint32_t> seeds(2 * rows);
+  HostSampling params;
+  for (int r = 0; r < rows; r++) params.addRow(0.0f, 0);  // configure() below sets each mode's values
+  std::vector<int32_t> logitRows(rows);
   std::iota(logitRows.begin(), logitRows.end(), 0);
-  SamplingView sv;
-  sv.temperature = temperature.data();
-  sv.topK = topK.data();
-  sv.topP = topP.data();
-  sv.minP = minP.data();
-  sv.repetitionPenalty = rep.data();
-  sv.presencePenalty = presence.data();
-  sv.frequencyPenalty = frequency.data();
-  sv.seeds = seeds.data();
-  sv.outputIndex = outputIndex.data();
-  sv.numLogprobs = numLogprobs.data();
-  sv.penaltyOffsets = offsets.data();
-  sv.penaltyPromptLens = promptLens.data();
+  const SamplingView sv = params.view();
   StepView view;
   view.numLogitRows = rows;
   view.logitRows = logitRows.data();
@@ -294,12 +276,12 @@ void benchSampling(Bench& bench) {
   auto configure = [&](int mode, int logprobs) {
     for (int r = 0; r < rows; r++) {
       const int m = mode == 4 ? r % 4 : mode;
-      temperature[r] = m == 0 ? 0.0f : m == 1 ? 1.0f : m == 2 ? 0.7f : 0.8f;
-      topP[r] = m == 2 ? 0.9f : 1.0f;
-      topK[r] = m == 3 ? 50 : 0;
-      minP[r] = m == 3 ? 0.05f : 0.0f;
-      seeds[2 * r] = uint32_t(r * 7919 + 1);
-      numLogprobs[r] = logprobs;
+      params.temperature[r] = m == 0 ? 0.0f : m == 1 ? 1.0f : m == 2 ? 0.7f : 0.8f;
+      params.topP[r] = m == 2 ? 0.9f : 1.0f;
+      params.topK[r] = m == 3 ? 50 : 0;
+      params.minP[r] = m == 3 ? 0.05f : 0.0f;
+      params.seeds[2 * r] = uint32_t(r * 7919 + 1);
+      params.numLogprobs[r] = logprobs;
     }
   };
   const char* names[] = {"greedy", "T=1", "T=0.7 top-p 0.9", "T=0.8 top-k 50 min-p 0.05", "mix of the four"};
@@ -313,7 +295,7 @@ void benchSampling(Bench& bench) {
       int step = 0;
       std::vector<float> kernelUs;
       const double us = bench.medianHostMicros([&] {
-        for (int r = 0; r < rows; r++) outputIndex[r] = step;
+        for (int r = 0; r < rows; r++) params.outputIndex[r] = step;
         step++;
         StepOutput out;
         b.sample(logitsT, view, view, out);

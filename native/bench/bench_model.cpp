@@ -35,15 +35,11 @@ ModelConfig llama3_8b() {
 
 struct Batch {
   HostStep step;
-  std::vector<float> temperature, topP, minP, rep, presence, frequency;
-  std::vector<int32_t> topK, outputIndex, numLogprobs, offsets{0}, promptLens;
-  std::vector<uint32_t> seeds;
+  HostSampling sampling;
   SamplingView sv;
   StepView view() {
     StepView v = step.view();
-    sv = SamplingView{temperature.data(), topK.data(), topP.data(), minP.data(), rep.data(), presence.data(),
-                      frequency.data(), seeds.data(), outputIndex.data(), numLogprobs.data(), nullptr, offsets.data(),
-                      promptLens.data(), 0};
+    sv = sampling.view();
     v.sampling = &sv;
     return v;
   }
@@ -56,19 +52,7 @@ void addSeq(Batch& b, int s, int from, int to, int width, int blockSize, int tok
   for (int p = from; p < to; p++) slots.push_back((s * width + p / blockSize) * blockSize + p % blockSize);
   b.step.maxBlocksPerSeq = width;
   b.step.addSequence(from, to, token, table, slots, true);
-  b.temperature.push_back(0.0f);  // greedy
-  b.topK.push_back(0);
-  b.topP.push_back(1.0f);
-  b.minP.push_back(0.0f);
-  b.rep.push_back(1.0f);
-  b.presence.push_back(0.0f);
-  b.frequency.push_back(0.0f);
-  b.outputIndex.push_back(0);
-  b.numLogprobs.push_back(-1);
-  b.offsets.push_back(0);
-  b.promptLens.push_back(0);
-  b.seeds.push_back(uint32_t(s));
-  b.seeds.push_back(0);
+  b.sampling.addRow(0.0f, uint64_t(s));  // greedy
 }
 
 // The batch-1 decode step without rope, attention and sampling: its projections (fused q/k/v,
