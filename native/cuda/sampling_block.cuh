@@ -8,6 +8,8 @@
 
 namespace pagedinfer::cuda {
 
+constexpr int kNone = 0x7fffffff;  // "no token yet" in arg-max reductions (larger than any id)
+
 // Sort key of (value x, token id) such that ascending keys are the CPU sampler's order: higher
 // value first, lower id first among equal values.
 __device__ __forceinline__ uint64_t orderKey(float x, int id) {

@@ -13,7 +13,6 @@ namespace pagedinfer::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kNone = 0x7fffffff;
 
 struct GreedyPartial {
   float best;

@@ -17,7 +17,6 @@ namespace pagedinfer::cuda::sampler {
 // (chosen by measurement: docs/cuda-kernels.md).
 constexpr int kThreads = PAGEDINFER_SAMPLE_THREADS, kBins = 2048, kCap = 4096, kPerThread = kCap / kThreads;
 constexpr float kBinScale = 32.0f, kHeadroom = 16.0f;
-constexpr int kNone = 0x7fffffff;
 
 // Histogram bin of a scaled logit: 1/32-wide bins below `hi`, bin 0 holding everything above.
 // Monotone: a larger x never has a larger bin, so bins are contiguous ranges of the sorted order.
