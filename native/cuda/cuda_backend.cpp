@@ -145,6 +145,12 @@ void CudaBackend::ensureDevice(Buffer& b, size_t bytes) {
   invalidateGraphs();
 }
 
+void CudaBackend::ensureZeroedDevice(Buffer& b, size_t bytes) {
+  if (bytes <= b.bytes) return;
+  ensureDevice(b, bytes);
+  CUDA_CHECK(cudaMemsetAsync(b.ptr, 0, b.bytes, stream_));
+}
+
 void CudaBackend::ensurePinned(Buffer& b, size_t bytes) {
   if (bytes <= b.bytes) return;
   const size_t grown = std::max(bytes, b.bytes + b.bytes / 2);

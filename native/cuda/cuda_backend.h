@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -154,6 +155,11 @@ class CudaBackend : public Backend {
   void beginOp(const char* label);
   // Grows a buffer the step's kernels read (invalidating recorded graphs); throws while capturing.
   void ensureDevice(Buffer& b, size_t bytes);
+  // ensureDevice for arrival counters: a new buffer is zeroed (stream-ordered); kernels that use
+  // the counters leave them at zero.
+  void ensureZeroedDevice(Buffer& b, size_t bytes);
+  // Resident decode-attention CTAs per SM for (head size, variant), asked of the runtime once.
+  int decodeCtasPerSm(int headDim, int variant) const;
   void ensurePinned(Buffer& b, size_t bytes);
   void freeBuffers();
   void stagedUpload(void* dst, const uint8_t* src, size_t rowBytes, int64_t rows, int kind, int64_t cols);
@@ -210,6 +216,7 @@ class CudaBackend : public Backend {
   std::vector<int32_t> hostQueryStart_;
   std::vector<float> ropeHost_;
   int decodePartition_ = 0, decodeVariant_ = -1;  // -1: decodeVariantFor's choice
+  mutable std::map<std::pair<int, int>, int> decodeCtas_;  // decodeCtasPerSm's answers
 
   // sampling
   Buffer sampleDevice_, greedyScratch_;

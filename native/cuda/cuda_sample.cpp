@@ -116,11 +116,7 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
     const bool splitGreedy = splitGreedy_ && entries.empty() && rows <= cuda::kGreedySplitMaxRows && vocab % 4 == 0 &&
                              std::all_of(params.begin(), params.end(), [](const cuda::SampleRowParams& p) { return p.greedy; });
     if (splitGreedy) {
-      const size_t bytes = cuda::greedySplitScratchBytes(rows);
-      if (bytes > greedyScratch_.bytes) {  // a new buffer's counters start at zero; the kernel leaves them there
-        ensureDevice(greedyScratch_, bytes);
-        CUDA_CHECK(cudaMemsetAsync(greedyScratch_.ptr, 0, greedyScratch_.bytes, stream_));
-      }
+      ensureZeroedDevice(greedyScratch_, cuda::greedySplitScratchBytes(rows));
       cuda::launchGreedySplit(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults,
                               greedyScratch_.ptr, stream_);
     } else {

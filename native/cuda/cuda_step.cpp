@@ -224,13 +224,20 @@ void CudaBackend::buildPrefillTiles(int group) {
   tilesGroup_ = group;
 }
 
+int CudaBackend::decodeCtasPerSm(int headDim, int variant) const {
+  const auto key = std::make_pair(headDim, variant);
+  auto it = decodeCtas_.find(key);
+  if (it == decodeCtas_.end()) it = decodeCtas_.emplace(key, cuda::decodeCtasPerSm(headDim, variant)).first;
+  return it->second;
+}
+
 // The decode kernel's variant: with few (token, kv head) items the context is split into many
 // short partitions and each CTA's latency is what counts; 4 warps over 64-key tiles (variant 0)
 // then beat the throughput default (2 warps over 32-key tiles with an L2 prefetch, variant 4; 91%
 // of copy bandwidth at batch 64): batch-1 8B step 162.0 -> 164.8 tok/s (docs/cuda-kernels.md L7).
 int CudaBackend::decodeVariantFor(int items, int numKvHeads, int headDim) const {
   if (decodeVariant_ >= 0) return decodeVariant_;
-  const int throughputSlots = multiprocessors_ * cuda::decodeCtasPerSm(headDim, 4);
+  const int throughputSlots = multiprocessors_ * decodeCtasPerSm(headDim, 4);
   return 4 * items * numKvHeads <= throughputSlots ? 0 : 4;
 }
 
@@ -245,7 +252,7 @@ int CudaBackend::decodePartitionFor(int items, int maxCtx, int numKvHeads, int h
     const int unit = cuda::decodeKeysPerTile(variant);
     return std::max(unit, (decodePartition_ + unit - 1) / unit * unit);
   }
-  const int slots = multiprocessors_ * cuda::decodeCtasPerSm(headDim, variant);
+  const int slots = multiprocessors_ * decodeCtasPerSm(headDim, variant);
   const int ctas = std::max(1, items * numKvHeads);
   const int parts = ctas >= slots ? 1 : std::min(tiles, slots / ctas);
   return (tiles + parts - 1) / parts * 64;
@@ -313,11 +320,7 @@ void CudaBackend::attention(Tensor out, Tensor q, const StepView& s, int layer, 
       if (parts > 1) {
         ensureDevice(partials_, cuda::decodePartialFloats(numDecode_, a.numHeads, parts, a.headDim) * 4);
         partials = static_cast<float*>(partials_.ptr);
-        const size_t arrivalBytes = cuda::decodeArrivalInts(numDecode_, a.numKvHeads) * 4;
-        if (arrivalBytes > arrivals_.bytes) {  // the kernel leaves its counters at zero; a new buffer starts there
-          ensureDevice(arrivals_, arrivalBytes);
-          CUDA_CHECK(cudaMemsetAsync(arrivals_.ptr, 0, arrivals_.bytes, stream_));
-        }
+        ensureZeroedDevice(arrivals_, cuda::decodeArrivalInts(numDecode_, a.numKvHeads) * 4);
         arrivals = static_cast<int*>(arrivals_.ptr);
       }
       const cuda::DecodeItems items{decodeTokens_, decodeSeqs_, decodeContexts_};
