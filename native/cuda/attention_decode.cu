@@ -56,7 +56,11 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
   const int item = blockIdx.z, kvh = blockIdx.y, part = blockIdx.x;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int t = items.tokens[item], seq = items.seqs[item], ctx = items.contexts[item];
-  const int start = part * partitionSize;
+  // partitionSize 0: this item's own partition, the smallest multiple of 64 keys that covers its
+  // context in numParts partitions (a graph's grid is sized for the widest table it may see; a
+  // short context still gets 64-key partitions and leaves the rest of the grid idle).
+  const int partition = partitionSize > 0 ? partitionSize : max(64, (ctx + 64 * numParts - 1) / (64 * numParts) * 64);
+  const int start = part * partition;
   // With `rope`, this kernel rotates the token's q as it loads it, and the CTA of the last
   // partition rotates the token's key of its kv head and writes it and the value into the cache
   // before it reads that tile (rope_device.cuh; no rope kernel for decode tokens).
@@ -85,7 +89,7 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
     }
     return;
   }
-  const int end = min(ctx, start + partitionSize);
+  const int end = min(ctx, start + partition);
   const int numTiles = (end - start + kKeysPerTile - 1) / kKeysPerTile;
   const int32_t* table = a.blockTable + int64_t(seq) * a.tableStride;
 
@@ -101,7 +105,7 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
     }
   }
   pdlWait();
-  if (fuseRope && slot >= 0 && part == (ctx - 1) / partitionSize) {
+  if (fuseRope && slot >= 0 && part == (ctx - 1) / partition) {
     keyToCache();
     __syncthreads();  // the slot written before any thread of this CTA copies its tile
   }
@@ -245,7 +249,7 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
   __shared__ bool last;
   __threadfence();  // this CTA's partials before its arrival
   __syncthreads();
-  const int parts = min(numParts, (ctx + partitionSize - 1) / partitionSize);
+  const int parts = min(numParts, (ctx + partition - 1) / partition);
   int* arrival = arrivals + int64_t(item) * a.kv.numKvHeads + kvh;
   if (tid == 0) {
     last = atomicAdd(arrival, 1) == parts - 1;

@@ -169,7 +169,11 @@ class CudaBackend : public Backend {
   // pagedAttention; with rope.k set the decode kernel also rotates and caches its tokens (ropeAttention).
   void attention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a, const cuda::DecodeRope& rope);
   int decodeVariantFor(int items, int numKvHeads, int headDim) const;
-  int decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim, int variant) const;
+  struct DecodeSplit {
+    int parts = 1;      // the decode grid's partitions per (item, kv head)
+    int partition = 0;  // keys per partition; 0: each item's own (launchPagedDecode)
+  };
+  DecodeSplit decodeSplitFor(int items, int maxCtx, int numKvHeads, int headDim, int variant) const;
   void matmulDequantized(Tensor out, Tensor x, const Weight& w);
   bool gemvFor(int64_t T, DType dtype) const;
   // The fused GEMV kernels apply: decode-sized T on the GEMV path, bf16/f16 weights, K % 8 == 0.

@@ -241,21 +241,23 @@ int CudaBackend::decodeVariantFor(int items, int numKvHeads, int headDim) const 
   return 4 * items * numKvHeads <= throughputSlots ? 0 : 4;
 }
 
-// Partitions of the context for the decode kernel (a multiple of 64 keys). Splitting costs a
-// combine and partial results; not splitting leaves SMs idle when there are few (token, kv head)
-// items. So: one partition when the items fill every resident CTA slot at least once, otherwise
-// as many as fill the slots. Graph steps size it from the table width (the longest context the
-// recording may see), eager steps from this step's longest context.
-int CudaBackend::decodePartitionFor(int items, int maxCtx, int numKvHeads, int headDim, int variant) const {
-  const int tiles = std::max(1, (maxCtx + 63) / 64);
-  if (decodePartition_ > 0) {  // a multiple of the variant's tile
+// Partitions of the context for the decode kernel. Splitting costs a combine and partial
+// results; not splitting leaves SMs idle when there are few (token, kv head) items. So: one
+// partition when the items fill every resident CTA slot at least once, otherwise as many as fill
+// the slots, at most one per 64 keys of the longest context the step may see (graph steps: the
+// table width, which only grows; eager steps: this step's longest context). Each item then splits
+// its own context into 64-key multiples over that many (partition size 0: the kernel's choice),
+// so a graph recorded for a wide table still gives a short context 64-key partitions.
+CudaBackend::DecodeSplit CudaBackend::decodeSplitFor(int items, int maxCtx, int numKvHeads, int headDim, int variant) const {
+  if (decodePartition_ > 0) {  // fixed: a multiple of the variant's tile
     const int unit = cuda::decodeKeysPerTile(variant);
-    return std::max(unit, (decodePartition_ + unit - 1) / unit * unit);
+    const int partition = std::max(unit, (decodePartition_ + unit - 1) / unit * unit);
+    return {std::max(1, (maxCtx + partition - 1) / partition), partition};
   }
+  const int tiles = std::max(1, (maxCtx + 63) / 64);
   const int slots = multiprocessors_ * decodeCtasPerSm(headDim, variant);
   const int ctas = std::max(1, items * numKvHeads);
-  const int parts = ctas >= slots ? 1 : std::min(tiles, slots / ctas);
-  return (tiles + parts - 1) / parts * 64;
+  return {ctas >= slots ? 1 : std::min(tiles, slots / ctas), 0};
 }
 
 void CudaBackend::pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) {
@@ -313,8 +315,8 @@ void CudaBackend::attention(Tensor out, Tensor q, const StepView& s, int layer, 
     if (cuda::decodeKernelSupports(a.headDim, group)) {
       const int maxCtx = graphStep_ ? tableWidth_ * kv_.blockSize : maxDecodeCtx_;
       const int variant = decodeVariantFor(numDecode_, a.numKvHeads, a.headDim);
-      const int partition = decodePartitionFor(numDecode_, maxCtx, a.numKvHeads, a.headDim, variant);
-      const int parts = std::max(1, (maxCtx + partition - 1) / partition);
+      const DecodeSplit split = decodeSplitFor(numDecode_, maxCtx, a.numKvHeads, a.headDim, variant);
+      const int parts = split.parts;
       float* partials = nullptr;
       int* arrivals = nullptr;
       if (parts > 1) {
@@ -324,7 +326,8 @@ void CudaBackend::attention(Tensor out, Tensor q, const StepView& s, int layer, 
         arrivals = static_cast<int*>(arrivals_.ptr);
       }
       const cuda::DecodeItems items{decodeTokens_, decodeSeqs_, decodeContexts_};
-      cuda::launchPagedDecode(args, items, numDecode_, parts, partition, partials, arrivals, variant, rope, stream_);
+      cuda::launchPagedDecode(args, items, numDecode_, parts, split.partition, partials, arrivals, variant, rope,
+                              stream_);
     } else {
       cuda::launchPagedFallback(args, decodeTokens_, numDecode_, stream_);
     }

@@ -121,9 +121,10 @@ struct AttentionArgs {
 // plain fallback kernel.
 bool decodeKernelSupports(int headDim, int group);
 bool prefillKernelSupports(int headDim, int group);
-// One query token per item, its context split into numParts partitions of
-// partitionSize keys (a multiple of 64); with numParts > 1 the last partition of each (item, kv
-// head) combines them through `partials` (decodePartialFloats) and `arrivals` (decodeArrivalInts,
+// One query token per item, its context split into at most numParts partitions of partitionSize
+// keys (a multiple of the variant's tile), or with partitionSize 0 of the smallest multiple of 64
+// keys that covers that item's context in numParts; with numParts > 1 the last partition of each
+// (item, kv head) combines them through `partials` (decodePartialFloats) and `arrivals` (decodeArrivalInts,
 // zero before the first launch; the kernel leaves them zero).
 // `variant` picks warps per CTA and pipeline depth (attention_decode.cu's kVariants; 0 default).
 // Decode items: item i is token tokens[i] of sequence seqs[i] with contexts[i] keys (its
