@@ -39,7 +39,7 @@
         'native/core/warmup.cpp',
         'native/core/sampler.cpp',
         'native/core/random_blocks.cpp',
-        'native/cpu/thread_pool.cpp',
+        'native/core/thread_pool.cpp',
         'native/cpu/cpu_backend.cpp',
         'native/cpu/matmul.cpp',
         'native/cpu/norm.cpp',

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "../core/backend.h"
-#include "thread_pool.h"
+#include "../core/thread_pool.h"
 
 namespace pagedinfer {
 

@@ -16,6 +16,7 @@
 #include <cuda_runtime_api.h>
 
 #include "../core/backend.h"
+#include "../core/thread_pool.h"
 #include "cublaslt_shim.h"
 #include "kernels.h"
 #include "op_profile.h"
@@ -200,6 +201,7 @@ class CudaBackend : public Backend {
   Buffer dequantScratch_;  // bf16 rows of a quantized / f16 weight for the prefill GEMM
   Buffer stagePinned_[2], stageDevice_;
   cudaEvent_t stageEvents_[2] = {nullptr, nullptr};
+  std::unique_ptr<ThreadPool> stageThreads_;  // copies mapped weights into the pinned buffers
 
   // KV cache: [layers][K, V][numBlocks][numKvHeads][blockSize][headDim] bf16
   KvCacheShape kv_;

@@ -1,5 +1,6 @@
-// A fixed pool of worker threads for the CPU kernels. parallelFor splits [0, n) into chunks that
-// the workers and the calling thread take from a shared counter, and returns when all are done.
+// A fixed pool of worker threads: the CPU kernels, and the CUDA backend's copies of weights into
+// its pinned staging buffers. parallelFor splits [0, n) into chunks that the workers and the
+// calling thread take from a shared counter, and returns when all are done.
 #pragma once
 #include <atomic>
 #include <condition_variable>
