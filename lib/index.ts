@@ -1,6 +1,6 @@
 // pagedinfer's public API.
 export { loadModel, readModelSource, type LoadModelOptions, type ModelSource } from './load.js';
-export { LLM, type Prompt, type GenerationChunk, type GenerationOutput, type GenerationResult, type ModelInfo } from './llm.js';
+export { LLM, type Prompt, type GenerationChunk, type GenerationOutput, type GenerationResult, type ModelInfo, type LoadTimes } from './llm.js';
 export type { SamplingParamsInput, SamplingParams } from './sampling/params.js';
 export type { ChatMessage, Tokenizer } from './tokenizer/types.js';
 export type { EngineOptions, EngineStats, EngineChunk, FinishReason, TokenLogprob, RequestTimings, FinishedRequest } from './engine/types.js';

@@ -42,6 +42,19 @@ export interface ModelInfo {
   kvCache: { blocks: number; blockSize: number; bytesPerBlock: number };
   /** What one step may carry (the engine's resolved limits). */
   steps: { maxNumSeqs: number; maxNumBatchedTokens: number; maxPrefillTokensWhileDecoding: number };
+  /** Where loadModel() spent its time (absent for an LLM built some other way). */
+  load?: LoadTimes;
+}
+
+/** loadModel()'s phases, in seconds. */
+export interface LoadTimes {
+  /** Config, tensor list and tokenizer read from the model files. */
+  modelFiles: number;
+  /** Backend started and the weights on its device (weightBytes of them). */
+  weights: number;
+  weightBytes: number;
+  /** KV cache sized and allocated, and the engine's warm-up steps run. */
+  engine: number;
 }
 
 export class LLM {
@@ -53,8 +66,15 @@ export class LLM {
   /** Longest prompt + output a request may have (the engine's, at most the model's context). */
   readonly maxModelLen: number;
   private readonly blockSize: number;
+  private readonly loadTimes: LoadTimes | undefined;
 
-  constructor(spec: ModelSpec, tokenizer: Tokenizer | null, runner: NativeModelRunner, engine: Engine, options: { maxModelLen: number; blockSize: number }) {
+  constructor(
+    spec: ModelSpec,
+    tokenizer: Tokenizer | null,
+    runner: NativeModelRunner,
+    engine: Engine,
+    options: { maxModelLen: number; blockSize: number; loadTimes?: LoadTimes },
+  ) {
     this.spec = spec;
     this.config = spec.config;
     this.tokenizer = tokenizer;
@@ -62,12 +82,22 @@ export class LLM {
     this.engine = engine;
     this.maxModelLen = options.maxModelLen;
     this.blockSize = options.blockSize;
+    this.loadTimes = options.loadTimes;
   }
 
-  static async create(spec: ModelSpec, tokenizer: Tokenizer | null, runner: NativeModelRunner, options: EngineOptions = {}): Promise<LLM> {
+  /** `loadTimes`: the phases before this one (modelFiles, weights); the engine's is timed here. */
+  static async create(
+    spec: ModelSpec,
+    tokenizer: Tokenizer | null,
+    runner: NativeModelRunner,
+    options: EngineOptions = {},
+    loadTimes?: Omit<LoadTimes, 'engine'>,
+  ): Promise<LLM> {
     const maxModelLen = Math.min(options.maxModelLen ?? spec.config.maxContext, spec.config.maxContext);
+    const start = performance.now();
     const engine = await Engine.create(runner, tokenizer, { ...options, maxModelLen });
-    return new LLM(spec, tokenizer, runner, engine, { maxModelLen, blockSize: options.blockSize ?? 16 });
+    const load = loadTimes && { ...loadTimes, engine: (performance.now() - start) / 1000 };
+    return new LLM(spec, tokenizer, runner, engine, { maxModelLen, blockSize: options.blockSize ?? 16, loadTimes: load });
   }
 
   get info(): ModelInfo {
@@ -84,6 +114,7 @@ export class LLM {
         maxNumBatchedTokens: this.engine.options.maxNumBatchedTokens,
         maxPrefillTokensWhileDecoding: this.engine.options.maxPrefillTokensWhileDecoding,
       },
+      ...(this.loadTimes ? { load: this.loadTimes } : {}),
     };
   }
 

@@ -45,10 +45,14 @@ export async function readModelSource(model?: string, options: Pick<LoadModelOpt
 
 /** Loads a model (see readModelSource for what `model` may be) and starts its engine. */
 export async function loadModel(model?: string, options: LoadModelOptions = {}): Promise<LLM> {
+  const t0 = performance.now();
   const { spec, tokenizer } = await readModelSource(model, options);
+  const t1 = performance.now();
   const runner = await NativeModelRunner.create(spec, options);
+  const t2 = performance.now();
   try {
-    return await LLM.create(spec, tokenizer, runner, options);
+    const times = { modelFiles: (t1 - t0) / 1000, weights: (t2 - t1) / 1000, weightBytes: runner.weightBytes() };
+    return await LLM.create(spec, tokenizer, runner, options, times);
   } catch (e) {
     runner.close();
     throw e;

@@ -103,6 +103,9 @@ describe('loadModel() with the built-in model (stories260K)', () => {
     expect(info.backend.name).toBe('cpu');
     expect(info.parameters).toBeGreaterThan(250_000);
     expect(info.kvCache.blocks).toBeGreaterThan(0);
+    // loadModel's phases: each timed, the weights' bytes those of the model (float32 here).
+    expect(info.load?.weightBytes).toBe(4 * info.parameters);
+    for (const phase of ['modelFiles', 'weights', 'engine'] as const) expect(info.load?.[phase]).toBeGreaterThan(0);
   });
 });
 

@@ -58,5 +58,6 @@ describe('pagedinfer bench', () => {
   it('latency --cold: process start to first token', () => {
     const out = bench(['latency', '--cold', '--input-len', '8']);
     expect(out).toMatch(/cold start: process start to first token .* [\d.]+ s/);
+    expect(out).toMatch(/model files [\d.]+ s, weights on the device [\d.]+ s \([\d.]+ GB, [\d.]+ GB\/s\), KV cache \+ warm-up [\d.]+ s/);
   });
 });

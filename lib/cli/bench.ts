@@ -14,6 +14,7 @@ import { workloadRoofline } from '../bench/roofline.js';
 import { formatTable } from '../bench/table.js';
 import { resolveEngineOptions } from '../engine/engine-options.js';
 import { readModelSource } from '../load.js';
+import type { LoadTimes } from '../llm.js';
 import { NativeModelRunner } from '../native.js';
 import { InvalidRequestError } from '../errors.js';
 import { benchGgufCommand } from './bench-gguf.js';
@@ -166,9 +167,16 @@ async function coldStart(o: ModelCliOptions & { inputLen: number; outputJson?: s
   const code: number = await new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
   const seconds = (performance.now() - start) / 1000;
   if (code !== 0) throw new Error(`cold start: pagedinfer generate exited with status ${code}`);
-  const first = JSON.parse(out);
-  process.stdout.write(`cold start: process start to first token (and exit) ${seconds.toFixed(2)} s (${o.inputLen}-token prompt; first token ${first.tokenIds[0]})\n`);
-  writeJson(o.outputJson, { bench: 'latency-cold', seconds, inputLen: o.inputLen });
+  const first = JSON.parse(out) as { tokenIds: number[]; load: LoadTimes };
+  const load = first.load;
+  const rest = seconds - load.modelFiles - load.weights - load.engine;
+  process.stdout.write(
+    `cold start: process start to first token (and exit) ${seconds.toFixed(2)} s (${o.inputLen}-token prompt; first token ${first.tokenIds[0]})\n` +
+      `  model files ${load.modelFiles.toFixed(2)} s, weights on the device ${load.weights.toFixed(2)} s ` +
+      `(${(load.weightBytes / 1e9).toFixed(1)} GB, ${(load.weightBytes / 1e9 / load.weights).toFixed(1)} GB/s), ` +
+      `KV cache + warm-up ${load.engine.toFixed(2)} s, the rest (process start, first step, exit) ${rest.toFixed(2)} s\n`,
+  );
+  writeJson(o.outputJson, { bench: 'latency-cold', seconds, inputLen: o.inputLen, load });
 }
 
 /** The CLI arguments that start a server with the same model and engine options. */

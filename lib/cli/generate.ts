@@ -47,7 +47,7 @@ export function generateCommand(): Command {
     .option('--prompt-ids <ids>', 'the prompt as token ids, e.g. 1,2,3')
     .option('--chat', "treat the prompt as a user message and apply the model's chat template")
     .option('--ignore-eos', 'keep generating after end-of-sequence')
-    .option('--json', 'print one JSON object with the text, the token ids and the finish reason')
+    .option('--json', 'print one JSON object with the text, the token ids, the finish reason and the load phases')
     .action(async (prompt: string | undefined, o: GenerateCliOptions) => {
       let input: Prompt;
       if (o.promptIds !== undefined) input = { promptTokenIds: parsePromptIds(o.promptIds) };
@@ -74,7 +74,7 @@ export function generateCommand(): Command {
         if (o.json) {
           const r = await llm.complete(input, params, { signal: abort.signal });
           process.stdout.write(
-            `${JSON.stringify({ text: r.text, tokenIds: r.tokenIds, finishReason: r.finishReason, promptTokenIds: r.promptTokenIds, usage: r.usage })}\n`,
+            `${JSON.stringify({ text: r.text, tokenIds: r.tokenIds, finishReason: r.finishReason, promptTokenIds: r.promptTokenIds, usage: r.usage, load: llm.info.load })}\n`,
           );
         } else {
           const stream = llm.generate(input, params, { signal: abort.signal });  // validates first

@@ -50,7 +50,7 @@ export function serveCommand(): Command {
       const modelName = o.servedModelName ?? (o.model ? o.model.replace(/[\\/]+$/, '') : defaultModelName(llm));
       const info = llm.info;
       logger.info(
-        { model: modelName, path: path.resolve(info.source.path), backend: info.backend.name, device: info.device, kvCacheBlocks: info.kvCache.blocks, maxModelLen: llm.maxModelLen, ...info.steps },
+        { model: modelName, path: path.resolve(info.source.path), backend: info.backend.name, device: info.device, kvCacheBlocks: info.kvCache.blocks, maxModelLen: llm.maxModelLen, ...info.steps, loadSeconds: info.load },
         'model loaded',
       );
       const server = createServer(llm, { modelName, apiKey: o.apiKey ?? null, logger, maxBodyBytes: o.maxBodyBytes });
