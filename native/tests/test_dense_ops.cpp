@@ -158,12 +158,15 @@ double matmulTolerance(Harness& h, DType dtype) { return dtypeIsQuantized(dtype)
 
 // q/k/v-like projections of one input. Segment sizes that are not multiples of the GEMV's 8 rows
 // per block put segment boundaries inside blocks; T = 1 / 8 take the decode GEMV (one launch on
-// the CUDA backend for bf16 / f16), T = 3 and 19 the other paths.
+// the CUDA backend for bf16 / f16), T = 3 and 19 the other paths. K = 4096 and 5120 reach the
+// CUDA GEMV's staged vectors (a row of at least 512 16-byte vectors), 5120 with more after them.
 Register matmulMany("matmulMany (q/k/v of one input)", [](Harness& h) {
   struct Shape { int T, K; int N[3]; bool bias; DType out; };
   const Shape shapes[] = {{1, 256, {37, 11, 11}, true, DType::BF16}, {1, 512, {64, 16, 16}, false, DType::BF16},
                           {8, 256, {29, 8, 13}, true, DType::BF16}, {3, 256, {40, 9, 9}, false, DType::BF16},
-                          {19, 256, {24, 8, 8}, true, DType::BF16}, {1, 256, {21, 5, 6}, true, DType::F32}};
+                          {19, 256, {24, 8, 8}, true, DType::BF16}, {1, 256, {21, 5, 6}, true, DType::F32},
+                          {1, 4096, {19, 5, 5}, false, DType::BF16}, {2, 5120, {13, 3, 4}, true, DType::BF16},
+                          {1, 5120, {9, 2, 3}, false, DType::F32}};
   for (DType dtype : {DType::BF16, DType::F16, DType::Q8_0}) {
     for (const Shape& sh : shapes) {
       const DType outType = sh.out == DType::F32 ? DType::F32 : h.backend().activationType();
@@ -195,10 +198,12 @@ Register matmulMany("matmulMany (q/k/v of one input)", [](Harness& h) {
 
 // silu(x gate^T) * (x up^T): one GEMV on the CUDA backend at decode sizes (T = 1, 5), the two
 // matmuls and swiglu otherwise (T = 3 bf16, T = 17). The reference rounds the two products to the
-// activation type, as every path stores or rounds them.
+// activation type, as every path stores or rounds them. K = 2048 and 3104 reach the GEMV's staged
+// vectors (rows of at least 256 16-byte vectors), 3104 with more after them.
 Register matmulSwiglu("matmulSwiglu (gate/up + SwiGLU)", [](Harness& h) {
   struct Shape { int T, K, N; };
-  const Shape shapes[] = {{1, 256, 45}, {1, 1024, 64}, {5, 256, 19}, {3, 512, 33}, {17, 256, 24}};
+  const Shape shapes[] = {{1, 256, 45}, {1, 1024, 64}, {5, 256, 19}, {3, 512, 33}, {17, 256, 24},
+                          {1, 2048, 21}, {2, 3104, 13}};
   for (DType dtype : {DType::BF16, DType::F16, DType::Q8_0}) {
     for (const Shape& sh : shapes) {
       TestWeight gate = h.weight(dtype, sh.N, sh.K, true), up = h.weight(dtype, sh.N, sh.K, true);
