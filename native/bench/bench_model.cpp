@@ -149,12 +149,13 @@ void benchModelDecode(Bench& bench, bool batch1Only) {
     int variant = -1;   // decode attention variant (attention_decode.cu); -1: the backend's default
     bool ropeInAttention = true;  // decode tokens' rope + cache write inside the attention kernel
     bool greedySplit = true;      // a greedy row's arg-max over several CTAs
+    bool normFusion = true;       // the layer norms inside the batch-1 projections (fusesNorms)
   };
   std::vector<Config> configs = {{1, false, false}, {1, true, false}, {1, false, true}, {1, true, true},
                                  {1, true, true},   {1, true, true, 32}, {1, true, true, 128}, {1, true, true, 256}, {1, true, true, 1024},
                                  {1, true, true, 0, 4}, {1, true, true, 0, 0}, {1, true, true, 0, 1},
                                  {1, true, true, 0, -1, false}, {1, true, true, 0, -1, true, false}, {1, true, true},
-                                 {1, true, true, 0, -1, true, false},
+                                 {1, true, true, 0, -1, true, false}, {1, true, true, 0, -1, true, true, false}, {1, true, true},
                                  {64, true, false}, {64, true, true}};
   if (batch1Only) configs = {{1, true, pdlDefault}};  // the default decode path only (e.g. under a profiler)
   if (!pdlDefault)  // no chained launches on this device (or PAGEDINFER_CUDA_PDL=0)
@@ -167,6 +168,7 @@ void benchModelDecode(Bench& bench, bool batch1Only) {
     backend.setDecodeVariant(config.variant >= 0 ? config.variant : defaultVariant);
     backend.setDecodeRopeFusion(config.ropeInAttention);
     backend.setGreedySplit(config.greedySplit);
+    backend.setNormFusion(config.normFusion);
     backend.invalidateGraphs();  // the partition is recorded in the graphs
     model.initKvCache(batch * width, blockSize);
     for (int s0 = 0; s0 < batch; s0 += 16) {  // prefill in chunks of 16 sequences
@@ -194,7 +196,7 @@ void benchModelDecode(Bench& bench, bool batch1Only) {
                   config.fused ? "on" : "off", config.pdl ? "on" : "off",
                   (std::string(config.partition ? ", partitions of " + std::to_string(config.partition) : "") +
                    (config.variant >= 0 ? ", attention variant " + std::to_string(config.variant) : "") +
-                   (config.ropeInAttention ? "" : ", rope kernel") + (config.greedySplit ? "" : ", one CTA a greedy row"))
+                   (config.ropeInAttention ? "" : ", rope kernel") + (config.greedySplit ? "" : ", one CTA a greedy row") + (config.normFusion ? "" : ", norm kernels"))
                       .c_str());
     std::snprintf(note, sizeof note, "%.1f tok/s; first steps %.2f / %.2f / %.2f ms (eager, recording, replay)",
                   batch * 1000.0 / med, ms[0], ms[1], ms[2]);
@@ -206,6 +208,7 @@ void benchModelDecode(Bench& bench, bool batch1Only) {
   backend.setDecodeVariant(defaultVariant);
   backend.setDecodeRopeFusion(true);
   backend.setGreedySplit(true);
+  backend.setNormFusion(true);
   if (!batch1Only) benchStepWithoutAttention(bench, backend, c, weightBytes);
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include "errors.h"
 #include "step.h"
 #include "tensor.h"
 
@@ -114,6 +115,26 @@ class Backend {
     matmul(out, x, gate, nullptr);
     matmul(upScratch, x, up, nullptr);
     swiglu(out, out, upScratch);
+  }
+  // Decode-sized steps may fold each layer's residual add and RMSNorm into the projections around
+  // it, when fusesNorms(T, the layers' matrix type, hidden size) says so: then the model calls
+  // rmsnormMatmulMany for q/k/v, matmulIntoResidual for o and down (but the last layer's down),
+  // rmsnormMatmulSwiglu for gate/up, instead of addRmsnorm and the plain projections. A backend
+  // that says yes implements the three; the defaults are never called.
+  virtual bool fusesNorms(int64_t T, DType matrixType, int64_t width) const { return false; }
+  // outs[i] = bf16(rmsnorm(residual) * norm) @ ws[i]^T (+ biases[i]); residual unchanged.
+  virtual void rmsnormMatmulMany(int n, const Tensor* outs, Tensor residual, const Weight& norm, float eps,
+                                 const Weight* const* ws, const Weight* const* biases) {
+    throw InvalidArgumentError("internal: this backend does not fold norms into projections");
+  }
+  // out = silu(h @ gate^T) * (h @ up^T), h = bf16(rmsnorm(residual) * norm), as matmulSwiglu rounds.
+  virtual void rmsnormMatmulSwiglu(Tensor out, Tensor residual, const Weight& norm, float eps, const Weight& gate,
+                                   const Weight& up) {
+    throw InvalidArgumentError("internal: this backend does not fold norms into projections");
+  }
+  // residual = bf16(residual + bf16(x @ w^T)): the projection and addRmsnorm's add, rounded as they are.
+  virtual void matmulIntoResidual(Tensor residual, Tensor x, const Weight& w) {
+    throw InvalidArgumentError("internal: this backend does not fold norms into projections");
   }
   // Rotates q and k by each token's position, then writes k and v into layer's cache slots.
   virtual void ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView& s, int layer,

@@ -151,6 +151,15 @@ void Model::loadDummy(DType dtype, uint64_t seed, const std::function<void(doubl
   if (!separateOutput) weights_.output = weights_.tokenEmbd;
 }
 
+DType Model::matrixType() const {
+  if (weights_.layers.empty()) return DType::F32;
+  const DType first = weights_.layers[0].q.dtype;
+  for (const LayerWeights& l : weights_.layers)
+    for (const Weight* w : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
+      if (w->dtype != first) return DType::F32;
+  return first;
+}
+
 size_t Model::availableMemory() const {
   size_t cache = kv_.numBlocks > 0 ? kvCacheBytesPerBlock(kv_.blockSize) * size_t(kv_.numBlocks) : 0;
   return backend_->availableMemory() + cache;
@@ -274,27 +283,42 @@ void Model::launchStep(const StepView& host, StepOutput& out) {
   RopeShape rope{c.ropeInvFreq.data(), c.rotaryDim, c.ropeNeox, c.numHeads, c.numKvHeads, c.headDim};
   AttentionShape att{c.numHeads, c.numKvHeads, c.headDim, 1.0f / std::sqrt(float(c.headDim))};
 
+  // Decode-sized steps on some backends: the norms ride in the projections (Backend::fusesNorms);
+  // the residual then takes each o / down output as it is made, except the last layer's down,
+  // which the final norm adds as before.
+  const bool fuseNorms = b.fusesNorms(T, matrixType(), c.hiddenSize);
   // Embedding .. logits: the part a backend may record once per bucket and replay.
   auto forward = [&] {
     b.embedding(residual, s, weights_.tokenEmbd);
     for (int l = 0; l < c.numLayers; l++) {
       const LayerWeights& w = weights_.layers[l];
-      if (l == 0) b.rmsnorm(h, residual, w.attnNorm, c.rmsNormEps);
-      else b.addRmsnorm(h, residual, x, w.attnNorm, c.rmsNormEps);
       const Tensor qkv[3] = {q, k, v};
       const Weight* qkvWeights[3] = {&w.q, &w.k, &w.v};
       const Weight* qkvBiases[3] = {w.qBias.present() ? &w.qBias : nullptr, w.kBias.present() ? &w.kBias : nullptr,
                                     w.vBias.present() ? &w.vBias : nullptr};
-      b.matmulMany(3, qkv, h, qkvWeights, qkvBiases);
+      if (fuseNorms) {
+        b.rmsnormMatmulMany(3, qkv, residual, w.attnNorm, c.rmsNormEps, qkvWeights, qkvBiases);
+      } else {
+        if (l == 0) b.rmsnorm(h, residual, w.attnNorm, c.rmsNormEps);
+        else b.addRmsnorm(h, residual, x, w.attnNorm, c.rmsNormEps);
+        b.matmulMany(3, qkv, h, qkvWeights, qkvBiases);
+      }
       if (c.qkNorm) {
         b.headRmsnorm(q, c.numHeads, c.headDim, w.qNorm, c.rmsNormEps);
         b.headRmsnorm(k, c.numKvHeads, c.headDim, w.kNorm, c.rmsNormEps);
       }
       b.ropeAttention(attn, q, k, v, s, l, rope, att);
-      b.matmul(x, attn, w.o, nullptr);
-      b.addRmsnorm(h, residual, x, w.ffnNorm, c.rmsNormEps);
-      b.matmulSwiglu(gate, h, w.gate, w.up, up);
-      b.matmul(x, gate, w.down, nullptr);
+      if (fuseNorms) {
+        b.matmulIntoResidual(residual, attn, w.o);
+        b.rmsnormMatmulSwiglu(gate, residual, w.ffnNorm, c.rmsNormEps, w.gate, w.up);
+        if (l + 1 < c.numLayers) b.matmulIntoResidual(residual, gate, w.down);
+        else b.matmul(x, gate, w.down, nullptr);
+      } else {
+        b.matmul(x, attn, w.o, nullptr);
+        b.addRmsnorm(h, residual, x, w.ffnNorm, c.rmsNormEps);
+        b.matmulSwiglu(gate, h, w.gate, w.up, up);
+        b.matmul(x, gate, w.down, nullptr);
+      }
     }
     if (s.numLogitRows == 0) return;
     Tensor last = ws_.last.firstRows(s.numLogitRows), logits = ws_.logits[turn].firstRows(s.numLogitRows);

@@ -95,6 +95,9 @@ class Model {
   void releaseWorkspace();
   Tensor allocTensor(DType dtype, int64_t rows, int64_t cols);
   void releaseWeights();
+  // The type every layer matrix shares (q, k, v, o, gate, up, down), or F32 when they differ
+  // (mixed GGUF quantizations) or before weights are loaded.
+  DType matrixType() const;
   // The view beginStep gets: chained tokens filled in on the host unless the backend does it.
   StepView withChainedTokens(const StepView& host);
   void launchStep(const StepView& host, StepOutput& out);  // enqueueStep less the bookkeeping

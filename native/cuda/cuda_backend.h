@@ -74,6 +74,12 @@ class CudaBackend : public Backend {
   void matmul(Tensor out, Tensor x, const Weight& w, const Weight* bias) override;
   void matmulMany(int n, const Tensor* outs, Tensor x, const Weight* const* ws, const Weight* const* biases) override;
   void matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const Weight& up, Tensor upScratch) override;
+  bool fusesNorms(int64_t T, DType matrixType, int64_t width) const override;
+  void rmsnormMatmulMany(int n, const Tensor* outs, Tensor residual, const Weight& norm, float eps, const Weight* const* ws,
+                         const Weight* const* biases) override;
+  void rmsnormMatmulSwiglu(Tensor out, Tensor residual, const Weight& norm, float eps, const Weight& gate,
+                           const Weight& up) override;
+  void matmulIntoResidual(Tensor residual, Tensor x, const Weight& w) override;
   void ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView& s, int layer, const RopeShape& rope) override;
   void pagedAttention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a) override;
   void ropeAttention(Tensor out, Tensor q, Tensor k, Tensor v, const StepView& s, int layer, const RopeShape& rope,
@@ -106,6 +112,7 @@ class CudaBackend : public Backend {
   // Programmatic dependent launch of the decode chain (pdl.cuh); process-wide. Ignored (off)
   // below compute capability 9.0. Re-records graphs.
   void setProgrammaticLaunch(bool on);
+  void setNormFusion(bool on) { fuseNorms_ = on; }  // fusesNorms at one token; on by default
   void setDecodePartition(int keys) { decodePartition_ = keys; }  // 0: automatic
   // attention_decode.cu's kVariants; -1 (the default): by the number of items (decodeVariantFor)
   void setDecodeVariant(int variant) { decodeVariant_ = variant; }
@@ -193,7 +200,7 @@ class CudaBackend : public Backend {
   std::map<std::string, std::unique_ptr<GemmPlan>> plans_;
   std::map<std::string, cublaslt::MatmulAlgo> algos_;  // heuristic's choice per power-of-two token bucket
   GemmPath gemmPath_ = GemmPath::Auto;
-  bool fuseDecode_ = true, fuseDecodeRope_ = true;
+  bool fuseDecode_ = true, fuseDecodeRope_ = true, fuseNorms_ = true;
 
   // weights
   std::set<const void*> ownedWeights_;

@@ -187,6 +187,60 @@ void CudaBackend::matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const W
                          x.cols, gate.data, up.data, gate.dtype, gate.rows, stream_);
 }
 
+// One decode token on bf16 / f16 matrices: the layer's norms ride in the GEMVs (gemv_dense.cu's
+// NormedX and ACCUM), two kernels fewer per layer on the batch-1 chain.
+bool CudaBackend::fusesNorms(int64_t T, DType matrixType, int64_t width) const {
+  return fuseNorms_ && fuseDecode_ && T == 1 && (matrixType == DType::BF16 || matrixType == DType::F16) &&
+         width % 8 == 0 && width <= cuda::kGemvNormedMaxWidth && gemvFor(T, matrixType);
+}
+
+namespace {
+void checkFusedNorm(const Tensor& residual, const Weight& norm, const Weight& w, const char* op) {
+  if (residual.rows != 1 || residual.dtype != DType::BF16 || norm.dtype != DType::F32 || norm.rows * norm.cols != residual.cols ||
+      w.cols != residual.cols || residual.cols % 8 != 0 || (w.dtype != DType::BF16 && w.dtype != DType::F16))
+    throw InvalidArgumentError(std::string("internal: ") + op + " takes one bf16 row, a float norm and bf16/f16 matrices of its width");
+}
+}  // namespace
+
+void CudaBackend::rmsnormMatmulMany(int n, const Tensor* outs, Tensor residual, const Weight& norm, float eps,
+                                    const Weight* const* ws, const Weight* const* biases) {
+  beginOp("rmsnorm + gemv q/k/v");
+  if (n < 1 || n > cuda::kGemvMaxSegments) throw InvalidArgumentError("internal: rmsnormMatmulMany takes 1..3 projections");
+  cuda::GemvSegments segs;
+  for (int i = 0; i < n; i++) {
+    checkFusedNorm(residual, norm, *ws[i], "rmsnormMatmulMany");
+    if (ws[i]->dtype != ws[0]->dtype || outs[i].rows != 1 || outs[i].cols != ws[i]->rows || outs[i].dtype != outs[0].dtype ||
+        (outs[i].dtype != DType::BF16 && outs[i].dtype != DType::F32))
+      throw InvalidArgumentError("internal: rmsnormMatmulMany's outputs do not match its matrices");
+    segs.s[i] = cuda::GemvSegment{ws[i]->data, outs[i].data, biases[i] ? static_cast<const float*>(biases[i]->data) : nullptr,
+                                  ws[i]->rows, outs[i].cols};
+  }
+  segs.count = n;
+  cuda::launchGemvDenseNormed(segs, outs[0].dtype == DType::F32, static_cast<const uint16_t*>(residual.data),
+                              static_cast<const float*>(norm.data), eps, residual.cols, ws[0]->dtype, stream_);
+}
+
+void CudaBackend::rmsnormMatmulSwiglu(Tensor out, Tensor residual, const Weight& norm, float eps, const Weight& gate,
+                                      const Weight& up) {
+  beginOp("rmsnorm + gemv gate/up + swiglu");
+  checkFusedNorm(residual, norm, gate, "rmsnormMatmulSwiglu");
+  if (up.dtype != gate.dtype || up.rows != gate.rows || up.cols != gate.cols || out.rows != 1 || out.cols != gate.rows ||
+      out.dtype != DType::BF16)
+    throw InvalidArgumentError("internal: rmsnormMatmulSwiglu's gate, up and output do not match");
+  cuda::launchGemvSwigluNormed(static_cast<uint16_t*>(out.data), static_cast<const uint16_t*>(residual.data),
+                               static_cast<const float*>(norm.data), eps, residual.cols, gate.data, up.data, gate.dtype,
+                               gate.rows, stream_);
+}
+
+void CudaBackend::matmulIntoResidual(Tensor residual, Tensor x, const Weight& w) {
+  beginOp("gemv into residual");
+  if (x.rows != 1 || residual.rows != 1 || x.dtype != DType::BF16 || residual.dtype != DType::BF16 || w.cols != x.cols ||
+      w.rows != residual.cols || x.cols % 8 != 0 || (w.dtype != DType::BF16 && w.dtype != DType::F16))
+    throw InvalidArgumentError("internal: matmulIntoResidual takes one bf16 row and a bf16/f16 matrix that match");
+  cuda::launchGemvIntoResidual(static_cast<uint16_t*>(residual.data), static_cast<const uint16_t*>(x.data), x.cols, w.data,
+                               w.dtype, w.rows, stream_);
+}
+
 void CudaBackend::matmulDequantized(Tensor out, Tensor x, const Weight& w) {
   const int64_t T = x.rows, K = x.cols, N = w.rows;
   const bool outF32 = out.dtype == DType::F32;

@@ -34,15 +34,63 @@ __device__ __forceinline__ void unpackW8(const uint4& v, float* f) {
   else unpackBf16x8(v, f);
 }
 
+__device__ __forceinline__ float roundBf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+
+// Where a GEMV's input comes from. PlainX: the T tokens' rows of x.
+struct PlainX {
+  static constexpr bool kShared = false;
+  const bf16* x;
+  int64_t K;
+  __device__ __forceinline__ void bind(uint4*) {}
+  __device__ __forceinline__ void ready(int64_t) {}
+  __device__ __forceinline__ void load8(int t, int64_t i, float* f) const { loadX8(x, K, t, i, f); }
+};
+
+// NormedX (one token): after the wait the block writes h = bf16(rmsnorm(residual) * w) into
+// shared memory ((r * inv) * w, rounded as the rmsnorm kernels store it), and the warps read h
+// from there: no norm kernel between the producing projection and this one. Every thread of the
+// block calls ready() (it synchronises), warps past the last row included.
+struct NormedX {
+  static constexpr bool kShared = true;
+  const bf16* r;
+  const float* w;
+  float eps;
+  uint4* h = nullptr;  // K / 8 vectors of dynamic shared memory
+  __device__ __forceinline__ void bind(uint4* shared) { h = shared; }
+  __device__ __forceinline__ void ready(int64_t nv) {
+    __shared__ float scratch[32];
+    const uint4* rv = reinterpret_cast<const uint4*>(r);
+    float ss = 0.0f;
+    for (int64_t v = threadIdx.x; v < nv; v += blockDim.x) {
+      float f[8];
+      unpackBf16x8(__ldg(rv + v), f);
+#pragma unroll
+      for (int j = 0; j < 8; j++) ss += f[j] * f[j];
+    }
+    const float inv = rsqrtf(blockSum(ss, scratch) / float(nv * 8) + eps);
+    for (int64_t v = threadIdx.x; v < nv; v += blockDim.x) {
+      float f[8];
+      unpackBf16x8(__ldg(rv + v), f);
+      const float4 w0 = __ldg(reinterpret_cast<const float4*>(w) + 2 * v), w1 = __ldg(reinterpret_cast<const float4*>(w) + 2 * v + 1);
+      const float wf[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+#pragma unroll
+      for (int j = 0; j < 8; j++) f[j] = f[j] * inv * wf[j];
+      h[v] = packBf16x8(f);
+    }
+    __syncthreads();
+  }
+  __device__ __forceinline__ void load8(int, int64_t i, float* f) const { unpackBf16x8(h[i], f); }
+};
+
 // acc[t] += w[8i .. 8i+8) . x[t][8i .. 8i+8) for the T tokens.
-template <typename WT, int TMAX>
-__device__ __forceinline__ void dot8(const uint4& wv, const bf16* x, int64_t K, int T, int64_t i, float* acc) {
+template <typename WT, int TMAX, typename X>
+__device__ __forceinline__ void dot8(const uint4& wv, const X& xs, int T, int64_t i, float* acc) {
   float wf[8], xf[8];
   unpackW8<WT>(wv, wf);
 #pragma unroll
   for (int t = 0; t < TMAX; t++) {
     if (t < T) {
-      loadX8(x, K, t, i, xf);
+      xs.load8(t, i, xf);
 #pragma unroll
       for (int j = 0; j < 8; j++) acc[t] = fmaf(wf[j], xf[j], acc[t]);
     }
@@ -53,9 +101,8 @@ __device__ __forceinline__ void dot8(const uint4& wv, const bf16* x, int64_t K, 
 // x. Lane l takes vectors l, l + 32, ... in order; U of them per row are loaded before any is
 // used (streaming: weights are read once, evict-first, leaving L1 to x). The first batch goes out
 // before pdlWait(): weights are constant, x is the previous kernel's output.
-template <typename WT, int TMAX, int U, int R>
-__device__ __forceinline__ void rowsDot(const uint4* const (&rows)[R], int64_t nv, const bf16* x, int64_t K, int T,
-                                        float (&acc)[R][TMAX]) {
+template <typename WT, int TMAX, int U, int R, typename X>
+__device__ __forceinline__ void rowsDot(const uint4* const (&rows)[R], int64_t nv, X& xs, int T, float (&acc)[R][TMAX]) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int r = 0; r < R; r++)
@@ -71,11 +118,12 @@ __device__ __forceinline__ void rowsDot(const uint4* const (&rows)[R], int64_t n
       for (int u = 0; u < U; u++) wv[r][u] = __ldcs(rows[r] + i + u * 32);
   }
   pdlWait();
+  xs.ready(nv);
   while (full) {
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
-      for (int u = 0; u < U; u++) dot8<WT, TMAX>(wv[r][u], x, K, T, i + u * 32, acc[r]);
+      for (int u = 0; u < U; u++) dot8<WT, TMAX>(wv[r][u], xs, T, i + u * 32, acc[r]);
     i += U * 32;
     full = i + (U - 1) * 32 < nv;
     if (full) {
@@ -87,14 +135,18 @@ __device__ __forceinline__ void rowsDot(const uint4* const (&rows)[R], int64_t n
   }
   for (; i < nv; i += 32)
 #pragma unroll
-    for (int r = 0; r < R; r++) dot8<WT, TMAX>(__ldcs(rows[r] + i), x, K, T, i, acc[r]);
+    for (int r = 0; r < R; r++) dot8<WT, TMAX>(__ldcs(rows[r] + i), xs, T, i, acc[r]);
 }
 
 // Rows are numbered across the segments; a warp finds its segment with compile-time indices
-// (the parameters stay in the constant bank, no local copy).
-template <typename WT, int TMAX, bool OUT_F32>
+// (the parameters stay in the constant bank, no local copy). ACCUM (one bf16 segment): the row's
+// value is added into out instead, bf16(out + bf16(v)) as matmul + addRmsnorm round it; a warp
+// owns its row, so out may be the residual that this grid alone updates.
+template <typename WT, int TMAX, bool OUT_F32, bool ACCUM, typename X>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<TMAX>)
-    gemvDenseKernel(GemvSegments segs, const bf16* __restrict__ x, int64_t K, int T) {
+    gemvDenseKernel(GemvSegments segs, X xs, int64_t K, int T) {
+  extern __shared__ uint4 gemvShared[];
+  xs.bind(gemvShared);
   pdlLaunchDependents();
   int64_t n = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   GemvSegment seg = segs.s[0];
@@ -107,31 +159,45 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<TMAX>)
   }
   if (n >= seg.rows) {  // past the last row: still wait, so that this grid completes after its predecessor
     pdlWait();
+    xs.ready(K / 8);
     return;
   }
   const uint4* rows[1] = {reinterpret_cast<const uint4*>(static_cast<const WT*>(seg.w) + n * K)};
   float acc[1][TMAX];
-  rowsDot<WT, TMAX, 8, 1>(rows, K / 8, x, K, T, acc);
-  storeRow<TMAX, OUT_F32>(seg.out, seg.ldOut, n, acc[0], T, seg.bias);
+  rowsDot<WT, TMAX, 8, 1>(rows, K / 8, xs, T, acc);
+  if constexpr (ACCUM) {
+    bf16* out = static_cast<bf16*>(seg.out);
+#pragma unroll
+    for (int t = 0; t < TMAX; t++) {
+      const float v = roundBf16(warpSum(acc[0][t]));
+      if ((threadIdx.x & 31) == 0 && t < T) {
+        bf16& o = out[t * seg.ldOut + n];
+        o = __float2bfloat16_rn(v + __bfloat162float(o));
+      }
+    }
+  } else {
+    storeRow<TMAX, OUT_F32>(seg.out, seg.ldOut, n, acc[0], T, seg.bias);
+  }
 }
-
-__device__ __forceinline__ float roundBf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
 
 // Gate and up row n, four loads in flight per row (eight per lane, as the plain kernel); lane 0
 // writes bf16(silu(g) * u) with g and u rounded as the unfused GEMV outputs are.
-template <typename WT, int TMAX>
+template <typename WT, int TMAX, typename X>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<TMAX>)
-    gemvSwigluKernel(const WT* __restrict__ gate, const WT* __restrict__ up, const bf16* __restrict__ x,
-                     bf16* __restrict__ out, int64_t K, int64_t N, int64_t ldOut, int T) {
+    gemvSwigluKernel(const WT* __restrict__ gate, const WT* __restrict__ up, X xs, bf16* __restrict__ out, int64_t K,
+                     int64_t N, int64_t ldOut, int T) {
+  extern __shared__ uint4 gemvShared[];
+  xs.bind(gemvShared);
   pdlLaunchDependents();
   const int64_t n = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   if (n >= N) {
     pdlWait();
+    xs.ready(K / 8);
     return;
   }
   const uint4* rows[2] = {reinterpret_cast<const uint4*>(gate + n * K), reinterpret_cast<const uint4*>(up + n * K)};
   float acc[2][TMAX];
-  rowsDot<WT, TMAX, 4, 2>(rows, K / 8, x, K, T, acc);
+  rowsDot<WT, TMAX, 4, 2>(rows, K / 8, xs, T, acc);
   const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int t = 0; t < TMAX; t++) {
@@ -140,35 +206,42 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<TMAX>)
   }
 }
 
-template <typename WT, int TMAX>
-void launchDenseTyped(const GemvSegments& segs, bool outF32, const bf16* x, int T, int64_t K, cudaStream_t stream) {
+int64_t totalRows(const GemvSegments& segs) {
   int64_t rows = 0;
   for (int s = 0; s < segs.count; s++) rows += segs.s[s].rows;
-  const dim3 grid(unsigned((rows + kWarps - 1) / kWarps)), block(kWarps * 32);
-  if (outF32) launchChained("gemv", gemvDenseKernel<WT, TMAX, true>, grid, block, 0, stream, segs, x, K, T);
-  else launchChained("gemv", gemvDenseKernel<WT, TMAX, false>, grid, block, 0, stream, segs, x, K, T);
+  return rows;
+}
+
+template <typename WT, int TMAX, bool ACCUM, typename X>
+void launchDenseTyped(const GemvSegments& segs, bool outF32, const X& xs, int T, int64_t K, cudaStream_t stream) {
+  const dim3 grid(unsigned((totalRows(segs) + kWarps - 1) / kWarps)), block(kWarps * 32);
+  const size_t shared = X::kShared ? size_t(K) * 2 : 0;
+  if (outF32) launchChained("gemv", gemvDenseKernel<WT, TMAX, true, ACCUM, X>, grid, block, shared, stream, segs, xs, K, T);
+  else launchChained("gemv", gemvDenseKernel<WT, TMAX, false, ACCUM, X>, grid, block, shared, stream, segs, xs, K, T);
 }
 
 template <typename WT>
 void launchDense(const GemvSegments& segs, bool outF32, const bf16* x, int T, int64_t K, cudaStream_t stream) {
-  if (T == 1) launchDenseTyped<WT, 1>(segs, outF32, x, T, K, stream);
-  else if (T == 2) launchDenseTyped<WT, 2>(segs, outF32, x, T, K, stream);
-  else if (T <= 4) launchDenseTyped<WT, 4>(segs, outF32, x, T, K, stream);
-  else launchDenseTyped<WT, 8>(segs, outF32, x, T, K, stream);
+  const PlainX xs{x, K};
+  if (T == 1) launchDenseTyped<WT, 1, false>(segs, outF32, xs, T, K, stream);
+  else if (T == 2) launchDenseTyped<WT, 2, false>(segs, outF32, xs, T, K, stream);
+  else if (T <= 4) launchDenseTyped<WT, 4, false>(segs, outF32, xs, T, K, stream);
+  else launchDenseTyped<WT, 8, false>(segs, outF32, xs, T, K, stream);
 }
 
-template <typename WT>
-void launchSwiglu(bf16* out, int64_t ldOut, const bf16* x, int T, int64_t K, const WT* gate, const WT* up, int64_t N,
-                  cudaStream_t stream) {
+template <typename WT, typename X>
+void launchSwigluTyped(bf16* out, int64_t ldOut, const X& xs, int T, int64_t K, const WT* gate, const WT* up, int64_t N,
+                       cudaStream_t stream) {
   const dim3 grid(unsigned((N + kWarps - 1) / kWarps)), block(kWarps * 32);
+  const size_t sh = X::kShared ? size_t(K) * 2 : 0;
   if (T == 1)
-    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 1>, grid, block, 0, stream, gate, up, x, out, K, N, ldOut, T);
+    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 1, X>, grid, block, sh, stream, gate, up, xs, out, K, N, ldOut, T);
   else if (T == 2)
-    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 2>, grid, block, 0, stream, gate, up, x, out, K, N, ldOut, T);
+    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 2, X>, grid, block, sh, stream, gate, up, xs, out, K, N, ldOut, T);
   else if (T <= 4)
-    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 4>, grid, block, 0, stream, gate, up, x, out, K, N, ldOut, T);
+    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 4, X>, grid, block, sh, stream, gate, up, xs, out, K, N, ldOut, T);
   else
-    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 8>, grid, block, 0, stream, gate, up, x, out, K, N, ldOut, T);
+    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 8, X>, grid, block, sh, stream, gate, up, xs, out, K, N, ldOut, T);
 }
 
 }  // namespace
@@ -189,12 +262,48 @@ void launchGemvSwiglu(uint16_t* out, int64_t ldOut, const uint16_t* x, int T, in
   if (T > kGemvMaxTokens || K % 8 != 0)
     throw InvalidArgumentError("internal: launchGemvSwiglu takes 1..8 tokens and K % 8 == 0");
   bf16* o = reinterpret_cast<bf16*>(out);
-  const bf16* xb = reinterpret_cast<const bf16*>(x);
+  const PlainX xs{reinterpret_cast<const bf16*>(x), K};
   if (dtype == DType::BF16)
-    launchSwiglu<bf16>(o, ldOut, xb, T, K, static_cast<const bf16*>(gate), static_cast<const bf16*>(up), N, stream);
+    launchSwigluTyped<bf16>(o, ldOut, xs, T, K, static_cast<const bf16*>(gate), static_cast<const bf16*>(up), N, stream);
   else if (dtype == DType::F16)
-    launchSwiglu<__half>(o, ldOut, xb, T, K, static_cast<const __half*>(gate), static_cast<const __half*>(up), N, stream);
+    launchSwigluTyped<__half>(o, ldOut, xs, T, K, static_cast<const __half*>(gate), static_cast<const __half*>(up), N, stream);
   else throw InvalidArgumentError("internal: launchGemvSwiglu takes bf16 or f16 weights");
+}
+
+void launchGemvDenseNormed(const GemvSegments& segs, bool outF32, const uint16_t* residual, const float* norm, float eps,
+                           int64_t K, DType dtype, cudaStream_t stream) {
+  if (segs.count <= 0 || segs.count > kGemvMaxSegments || K % 8 != 0 || K > kGemvNormedMaxWidth)
+    throw InvalidArgumentError("internal: launchGemvDenseNormed takes 1..3 segments and K % 8 == 0, K <= 16384");
+  const NormedX xs{reinterpret_cast<const bf16*>(residual), norm, eps};
+  if (dtype == DType::BF16) launchDenseTyped<bf16, 1, false>(segs, outF32, xs, 1, K, stream);
+  else if (dtype == DType::F16) launchDenseTyped<__half, 1, false>(segs, outF32, xs, 1, K, stream);
+  else throw InvalidArgumentError("internal: launchGemvDenseNormed takes bf16 or f16 weights");
+}
+
+void launchGemvIntoResidual(uint16_t* residual, const uint16_t* x, int64_t K, const void* w, DType dtype, int64_t N,
+                            cudaStream_t stream) {
+  if (K % 8 != 0) throw InvalidArgumentError("internal: launchGemvIntoResidual takes K % 8 == 0");
+  GemvSegments segs;
+  segs.s[0] = GemvSegment{w, residual, nullptr, N, N};
+  segs.count = 1;
+  const PlainX xs{reinterpret_cast<const bf16*>(x), K};
+  if (dtype == DType::BF16) launchDenseTyped<bf16, 1, true>(segs, false, xs, 1, K, stream);
+  else if (dtype == DType::F16) launchDenseTyped<__half, 1, true>(segs, false, xs, 1, K, stream);
+  else throw InvalidArgumentError("internal: launchGemvIntoResidual takes bf16 or f16 weights");
+}
+
+void launchGemvSwigluNormed(uint16_t* out, const uint16_t* residual, const float* norm, float eps, int64_t K,
+                            const void* gate, const void* up, DType dtype, int64_t N, cudaStream_t stream) {
+  if (N <= 0) return;
+  if (K % 8 != 0 || K > kGemvNormedMaxWidth)
+    throw InvalidArgumentError("internal: launchGemvSwigluNormed takes K % 8 == 0, K <= 16384");
+  bf16* o = reinterpret_cast<bf16*>(out);
+  const NormedX xs{reinterpret_cast<const bf16*>(residual), norm, eps};
+  if (dtype == DType::BF16)
+    launchSwigluTyped<bf16>(o, N, xs, 1, K, static_cast<const bf16*>(gate), static_cast<const bf16*>(up), N, stream);
+  else if (dtype == DType::F16)
+    launchSwigluTyped<__half>(o, N, xs, 1, K, static_cast<const __half*>(gate), static_cast<const __half*>(up), N, stream);
+  else throw InvalidArgumentError("internal: launchGemvSwigluNormed takes bf16 or f16 weights");
 }
 
 }  // namespace pagedinfer::cuda

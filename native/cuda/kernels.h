@@ -70,6 +70,16 @@ void launchGemvDense(const GemvSegments& segs, bool outF32, const uint16_t* x, i
 // SwiGLU in one launch, rounding as the three separate ops do (the result is bit-identical).
 void launchGemvSwiglu(uint16_t* out, int64_t ldOut, const uint16_t* x, int T, int64_t K, const void* gate,
                       const void* up, DType dtype, int64_t N, cudaStream_t stream);
+// One token, the layer's RMSNorm folded in (Backend::fusesNorms): the two above with x =
+// bf16(rmsnorm(residual) * norm) computed as each warp reads it, and out = bf16(residual +
+// bf16(W x)) written into the residual for the o and down projections.
+constexpr int64_t kGemvNormedMaxWidth = 16384;  // h in shared memory: 32 KB at most
+void launchGemvDenseNormed(const GemvSegments& segs, bool outF32, const uint16_t* residual, const float* norm, float eps,
+                           int64_t K, DType dtype, cudaStream_t stream);
+void launchGemvSwigluNormed(uint16_t* out, const uint16_t* residual, const float* norm, float eps, int64_t K,
+                            const void* gate, const void* up, DType dtype, int64_t N, cudaStream_t stream);
+void launchGemvIntoResidual(uint16_t* residual, const uint16_t* x, int64_t K, const void* w, DType dtype, int64_t N,
+                            cudaStream_t stream);
 
 // --- elementwise.cu ----------------------------------------------------------------------------
 void launchAddBias(void* out, bool outF32, int64_t T, int64_t N, int64_t ldOut, const float* bias, cudaStream_t stream);

@@ -219,6 +219,52 @@ Register matmulSwiglu("matmulSwiglu (gate/up + SwiGLU)", [](Harness& h) {
   }
 });
 
+// Backends that fold the layer norms into one-token projections (Backend::fusesNorms): each of
+// the three fused ops against rmsnorm + matmul references, at widths with and without the GEMVs'
+// full batches and a tail (256, 4136), a bias on q, bf16 and f16 matrices. The CPU backend does
+// not fold them (the unfused ops above are its path).
+Register foldedNorms("norms folded into one-token projections (backends with fusesNorms)", [](Harness& h) {
+  for (DType dtype : {DType::BF16, DType::F16}) {
+    for (const int K : {256, 4136}) {
+      if (!h.backend().fusesNorms(1, dtype, K)) continue;
+      const std::string tag = std::string(dtypeName(dtype)) + " K=" + std::to_string(K);
+      const float eps = 1e-5f;
+      Vec residual = h.roundTrip(h.randomVec(size_t(K), -2, 2));
+      TestWeight norm = h.weight(DType::BF16, 1, K, false);
+      const Vec normed = h.roundTrip(ref::rmsnorm(residual, norm.values, 1, K, eps));
+      Tensor res = h.tensor(1, K, residual);
+
+      const int N[3] = {40, 12, 12};
+      TestWeight w[3] = {h.weight(dtype, N[0], K, true), h.weight(dtype, N[1], K, true), h.weight(dtype, N[2], K, true)};
+      TestWeight bias = h.weight(DType::F32, 1, N[0], false);
+      Tensor outs[3] = {h.poisoned(1, N[0]), h.poisoned(1, N[1]), h.poisoned(1, N[2])};
+      const Weight* ws[3] = {&w[0].weight, &w[1].weight, &w[2].weight};
+      const Weight* bs[3] = {&bias.weight, nullptr, nullptr};
+      h.backend().rmsnormMatmulMany(3, outs, res, norm.weight, eps, ws, bs);
+      for (int i = 0; i < 3; i++)
+        h.expectClose("q/k/v " + tag + " segment " + std::to_string(i), h.fetch(outs[i]),
+                      h.roundTrip(ref::matmul(normed, w[i].values, i == 0 ? &bias.values : nullptr, 1, K, N[i])), h.tolerance());
+      h.expectClose("residual left as it was " + tag, h.fetch(res), residual, 0.0);
+
+      const int F = 33;
+      TestWeight gate = h.weight(dtype, F, K, true), up = h.weight(dtype, F, K, true);
+      Tensor out = h.poisoned(1, F);
+      h.backend().rmsnormMatmulSwiglu(out, res, norm.weight, eps, gate.weight, up.weight);
+      const Vec g = h.roundTrip(ref::matmul(normed, gate.values, nullptr, 1, K, F));
+      const Vec u = h.roundTrip(ref::matmul(normed, up.values, nullptr, 1, K, F));
+      h.expectClose("gate/up + swiglu " + tag, h.fetch(out), h.roundTrip(ref::swiglu(g, u)), h.tolerance());
+
+      const int in = K + 8;  // o / down: another width in, the residual's out
+      TestWeight proj = h.weight(dtype, K, in, true);
+      const Vec x = h.roundTrip(h.randomVec(size_t(in)));
+      h.backend().matmulIntoResidual(res, h.tensor(1, in, x), proj.weight);
+      Vec sum = h.roundTrip(ref::matmul(x, proj.values, nullptr, 1, in, K));
+      for (int i = 0; i < K; i++) sum[size_t(i)] += residual[size_t(i)];
+      h.expectClose("projection into the residual " + tag, h.fetch(res), h.roundTrip(sum), h.tolerance());
+    }
+  }
+});
+
 Register swiglu("swiglu", [](Harness& h) {
   const int rows = 4, n = 300;
   Vec gate = h.roundTrip(h.randomVec(size_t(rows * n), -6, 6)), up = h.roundTrip(h.randomVec(size_t(rows * n)));
