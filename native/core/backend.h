@@ -117,11 +117,16 @@ class Backend {
     swiglu(out, out, upScratch);
   }
   // Decode-sized steps may fold each layer's residual add and RMSNorm into the projections around
-  // it, when fusesNorms(T, the layers' matrix type, hidden size) says so: then the model calls
+  // it, when fusesNorms(T, the layers' matrix type, the projections' input widths) says so: then the model calls
   // rmsnormMatmulMany for q/k/v, matmulIntoResidual for o and down (but the last layer's down),
   // rmsnormMatmulSwiglu for gate/up, instead of addRmsnorm and the plain projections. A backend
   // that says yes implements the three; the defaults are never called.
-  virtual bool fusesNorms(int64_t T, DType matrixType, int64_t width) const { return false; }
+  struct ProjectionWidths {
+    int64_t hidden = 0;     // q/k/v and gate/up read this many values (and o, down write them)
+    int64_t attention = 0;  // o reads the heads' outputs
+    int64_t ffn = 0;        // down reads SwiGLU's outputs
+  };
+  virtual bool fusesNorms(int64_t T, DType matrixType, const ProjectionWidths& widths) const { return false; }
   // outs[i] = bf16(rmsnorm(residual) * norm) @ ws[i]^T (+ biases[i]); residual unchanged.
   virtual void rmsnormMatmulMany(int n, const Tensor* outs, Tensor residual, const Weight& norm, float eps,
                                  const Weight* const* ws, const Weight* const* biases) {

@@ -286,7 +286,7 @@ void Model::launchStep(const StepView& host, StepOutput& out) {
   // Decode-sized steps on some backends: the norms ride in the projections (Backend::fusesNorms);
   // the residual then takes each o / down output as it is made, except the last layer's down,
   // which the final norm adds as before.
-  const bool fuseNorms = b.fusesNorms(T, matrixType(), c.hiddenSize);
+  const bool fuseNorms = b.fusesNorms(T, matrixType(), {c.hiddenSize, c.qDim(), c.intermediateSize});
   // Embedding .. logits: the part a backend may record once per bucket and replay.
   auto forward = [&] {
     b.embedding(residual, s, weights_.tokenEmbd);

@@ -74,7 +74,7 @@ class CudaBackend : public Backend {
   void matmul(Tensor out, Tensor x, const Weight& w, const Weight* bias) override;
   void matmulMany(int n, const Tensor* outs, Tensor x, const Weight* const* ws, const Weight* const* biases) override;
   void matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const Weight& up, Tensor upScratch) override;
-  bool fusesNorms(int64_t T, DType matrixType, int64_t width) const override;
+  bool fusesNorms(int64_t T, DType matrixType, const ProjectionWidths& widths) const override;
   void rmsnormMatmulMany(int n, const Tensor* outs, Tensor residual, const Weight& norm, float eps, const Weight* const* ws,
                          const Weight* const* biases) override;
   void rmsnormMatmulSwiglu(Tensor out, Tensor residual, const Weight& norm, float eps, const Weight& gate,

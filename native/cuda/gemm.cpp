@@ -189,9 +189,11 @@ void CudaBackend::matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const W
 
 // One decode token on bf16 / f16 matrices: the layer's norms ride in the GEMVs (gemv_dense.cu's
 // NormedX and ACCUM), two kernels fewer per layer on the batch-1 chain.
-bool CudaBackend::fusesNorms(int64_t T, DType matrixType, int64_t width) const {
+bool CudaBackend::fusesNorms(int64_t T, DType matrixType, const ProjectionWidths& widths) const {
+  // The dense GEMV reads 16-byte pieces of every input row; h lives in shared memory.
   return fuseNorms_ && fuseDecode_ && T == 1 && (matrixType == DType::BF16 || matrixType == DType::F16) &&
-         width % 8 == 0 && width <= cuda::kGemvNormedMaxWidth && gemvFor(T, matrixType);
+         widths.hidden % 8 == 0 && widths.attention % 8 == 0 && widths.ffn % 8 == 0 &&
+         widths.hidden <= cuda::kGemvNormedMaxWidth && gemvFor(T, matrixType);
 }
 
 namespace {

@@ -57,16 +57,23 @@ __global__ void __launch_bounds__(kThreads) greedySplitKernel(const float* __res
     if (last) {
       arrivals[row] = 0;
       __threadfence();  // the other chunks' partials after their arrivals
+      // Read from L2 (__ldcg): this SM's L1 may hold a line of partials from an earlier store of a
+      // chunk it ran, with its neighbours' slots as they were before they arrived (a test run on the
+      // H100 once combined such a stale slot and missed the arg-max).
+      const auto partial = [&](int c) {
+        const GreedyPartial* p = partials + int64_t(row) * kGreedySplit + c;
+        return GreedyPartial{__ldcg(&p->best), __ldcg(&p->id), __ldcg(&p->rawMax), __ldcg(&p->rawSum)};
+      };
       float b = -INFINITY, m = -INFINITY;
       int bid = kNone;
       for (int c = 0; c < kGreedySplit; c++) {
-        const GreedyPartial p = partials[int64_t(row) * kGreedySplit + c];
+        const GreedyPartial p = partial(c);
         if (p.best > b || (p.best == b && p.id < bid)) b = p.best, bid = p.id;
         m = fmaxf(m, p.rawMax);
       }
       double sum = 0.0;
       for (int c = 0; c < kGreedySplit; c++) {
-        const GreedyPartial p = partials[int64_t(row) * kGreedySplit + c];
+        const GreedyPartial p = partial(c);
         if (p.rawMax != -INFINITY) sum += p.rawSum * exp(double(p.rawMax) - double(m));
       }
       SampleRowResult res{0, NAN, 0, 0.0f, 0.0f, {0, 0, 0}};
