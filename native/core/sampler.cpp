@@ -53,19 +53,6 @@ SampleResult sampleRow(const float* logits, int vocab, const SampleParams& p, Sa
     for (int32_t i = 1; i < vocab; i++)
       if (work[i] > work[best]) best = i;
     result.token = best;
-  } else if (drawsByRace(p, vocab)) {
-    const uint64_t key = raceKey(p.seed, uint64_t(p.outputIndex));
-    const float invT = 1.0f / p.temperature;
-    float best = -INFINITY;
-    int32_t token = 0;
-    for (int32_t i = 0; i < vocab; i++) {
-      const float s = work[i] * invT + raceGumbel(key, uint32_t(i));
-      if (s > best) {  // a NaN never wins; among equals the lowest id
-        best = s;
-        token = i;
-      }
-    }
-    result.token = token;
   } else {
     auto& cand = scratch.candidates;
     cand.clear();

@@ -42,14 +42,6 @@ struct SampleScratch {
 // Temperatures below this are greedy (as vLLM's sampling epsilon).
 constexpr float kGreedyTemperature = 1e-5f;
 
-// Rows without top-k, top-p or min-p are drawn by a race (the Gumbel-max trick): the token with
-// the largest logit / T + g, g one Gumbel noise per token from (seed, outputIndex, token)
-// (random.h). That is a draw from softmax(logits / T) in one pass over the row, no sort. Rows
-// with a cut take the sorted walk: the cuts, then u = uniform01(seed, outputIndex) of the mass.
-inline bool drawsByRace(const SampleParams& p, int vocab) {
-  return (p.topK <= 0 || p.topK >= vocab) && p.topP >= 1.0f && p.minP <= 0.0f;
-}
-
 // `topIds` / `topLogprobs` receive max(numLogprobs, 0) entries (the raw top-n), if non-null.
 SampleResult sampleRow(const float* logits, int vocab, const SampleParams& p, SampleScratch& scratch,
                        int32_t* topIds, float* topLogprobs);

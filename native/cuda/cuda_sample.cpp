@@ -90,7 +90,6 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
       p.frequency = hp.frequencyPenalty;
       p.topK = hp.topK;
       p.greedy = hp.temperature < kGreedyTemperature || hp.topK == 1;
-      p.race = !p.greedy && drawsByRace(hp, vocab);
       p.seed = hp.seed;
       p.outputIndex = int32_t(hp.outputIndex);
       p.numLogprobs = hp.numLogprobs;

@@ -31,9 +31,6 @@ constexpr int kChunk = kThreads * 64;  // elements between buffer checks
 // 109-114 and 113-117 us of kernels for 256 x 128k sampled rows on the H100 (docs/cuda-kernels.md S5).
 constexpr int kDefaultBufferTarget = kCap / 16;
 constexpr int kSample = 4 * kThreads;  // first elements that set the reference and the threshold
-// The race's near tie (relative): a few float units of the score, far above what the two
-// backends' logf and rounding can differ by.
-constexpr float kRaceTie = 1e-5f;
 
 struct Row {
   SampleRowParams p;
@@ -121,7 +118,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   const auto rawUpdate = [&](float l) {  // online log-sum-exp of the raw logits (logprobs only)
     if (wantRaw) onlineLse(l, rawM, rawS);
   };
-  const bool greedy = p.greedy != 0, race = p.race != 0;
+  const bool greedy = p.greedy != 0;
   float top = -INFINITY, hiRef = 0.0f;
   double below = 0.0;  // mass (relative to hiRef) of everything that is not in the buffer
   int valid = 0;
@@ -141,29 +138,6 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
     res.token = id == kNone ? 0 : id;
     const float first = row.penalized(0, lg[0]);
     if (first != first) res.token = 0;  // the CPU's arg-max starts at 0 and never replaces a NaN there
-  } else if (race) {
-    // No cut: core/sampler.cpp's race, one read. The CPU's logf and this one may differ in the
-    // last bit, and a fused multiply-add rounds once where the CPU rounds twice, so a winner
-    // within kRaceTie of the runner-up is left to the host (about 1e-4 of rows).
-    const uint64_t key = raceKey(p.seed, uint64_t(p.outputIndex));
-    float best = -INFINITY, second = -INFINITY;
-    int bestId = kNone;
-    forEachLogit<kThreads>(lg, vocab, [&](int i, float l) {
-      rawUpdate(l);
-      const float s = row.penalized(i, l) * p.invTemperature + raceGumbel(key, uint32_t(i));
-      if (s > best || (s == best && i < bestId)) {
-        second = best;
-        best = s;
-        bestId = i;
-      } else if (s > second) {
-        second = s;
-      }
-    });
-    const float bestAll = blockReduce<kThreads>(best, maxOp, sc.redF);
-    const int id = blockReduce<kThreads>(best == bestAll ? bestId : kNone, [](int a, int b) { return min(a, b); }, sc.redI);
-    const float runnerUp = blockReduce<kThreads>(bestId == id && best == bestAll ? second : best, maxOp, sc.redF);
-    res.token = id == kNone ? 0 : id;
-    res.status = bestAll - runnerUp > kRaceTie * fmaxf(1.0f, fabsf(bestAll)) ? 0 : 1;  // NaN, ties: the host
   } else {
     // Reference and initial threshold from the first elements: aim for about bufferTarget buffered.
     float ref = -INFINITY;
@@ -257,7 +231,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   res.rawMax = rawMax;
   res.rawLse = wantRaw ? float(log(rawSum)) + rawMax : 0.0f;
 
-  if (!greedy && !race) {
+  if (!greedy) {
     top = blockReduce<kThreads>(top, maxOp, sc.redF);
     below = blockReduce<kThreads>(below, [](double a, double b) { return a + b; }, sc.redD);
     valid = blockReduce<kThreads>(valid, [](int a, int b) { return a + b; }, sc.redI);

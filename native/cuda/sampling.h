@@ -16,7 +16,6 @@ struct SampleRowParams {
   float repetition = 1, presence = 0, frequency = 0;
   int32_t topK = 0;
   int32_t greedy = 0;  // temperature < kGreedyTemperature or topK == 1
-  int32_t race = 0;    // not greedy and no cut: the Gumbel-max draw (core/sampler.h's drawsByRace)
   uint64_t seed = 0;
   int32_t outputIndex = 0;
   int32_t numLogprobs = -1;
