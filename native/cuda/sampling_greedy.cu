@@ -57,9 +57,8 @@ __global__ void __launch_bounds__(kThreads) greedySplitKernel(const float* __res
     if (last) {
       arrivals[row] = 0;
       __threadfence();  // the other chunks' partials after their arrivals
-      // Read from L2 (__ldcg): this SM's L1 may hold a line of partials from an earlier store of a
-      // chunk it ran, with its neighbours' slots as they were before they arrived (a test run on the
-      // H100 once combined such a stale slot and missed the arg-max).
+      // Read from L2 (__ldcg), as the decode attention's combine does: the other chunks' partials
+      // were stored from other SMs, and the result must not depend on what this SM's L1 holds.
       const auto partial = [&](int c) {
         const GreedyPartial* p = partials + int64_t(row) * kGreedySplit + c;
         return GreedyPartial{__ldcg(&p->best), __ldcg(&p->id), __ldcg(&p->rawMax), __ldcg(&p->rawSum)};

@@ -81,6 +81,9 @@ Register greedy("sampling: greedy", [](Harness& h) {
 Register greedyLarge("sampling: greedy rows of a large vocabulary, with logprobs", [](Harness& h) {
   const int vocab = 128000, R = 4;
   Vec logits = h.randomVec(size_t(R * vocab), -8, 8);
+  // The sampler sees float32 logits: the expected arg-max and order come from those values (two
+  // doubles that round to one float tie there, and the lower id wins).
+  for (double& v : logits) v = double(float(v));
   logits[0 * vocab + 127990] = logits[0 * vocab + 3] = 30;  // a tie at both ends: the lower id wins
   logits[2 * vocab + 5] = std::nan("");                     // never chosen
   std::vector<Row> rows(R);
@@ -113,7 +116,8 @@ Register greedyLarge("sampling: greedy rows of a large vocabulary, with logprobs
     for (int i = 0; i < vocab; i++) sum += std::exp(l[i] - m);
     std::vector<int> order(static_cast<size_t>(vocab));
     std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + 3, order.end(), [&](int a, int b) { return l[a] > l[b]; });
+    std::partial_sort(order.begin(), order.begin() + 3, order.end(),
+                      [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
     for (int i = 0; i < 3; i++)
       h.expect("row 1 top logprob " + std::to_string(i), out.topIds[size_t(3 + i)] == order[size_t(i)] &&
                                                            std::fabs(out.topLogprobs[size_t(3 + i)] - (l[order[size_t(i)]] - m - std::log(sum))) < 1e-3);
