@@ -28,34 +28,6 @@ void penalize(float* work, const int32_t* tokens, int n, std::vector<int32_t>& s
   }
 }
 
-// The id-order draw of sampler.h; false when the row must take the sorted walk.
-bool walkById(const float* work, int vocab, const SampleParams& p, int32_t& token) {
-  const float invT = 1.0f / p.temperature;
-  float ref = -INFINITY;
-  for (int32_t i = 0; i < std::min(vocab, kWalkRefTokens); i++) {
-    const float x = work[i] * invT;
-    if (x > ref) ref = x;
-  }
-  if (!std::isfinite(ref)) ref = 0.0f;
-  double total = 0;
-  for (int32_t i = 0; i < vocab; i++) {
-    const float x = work[i] * invT, d = x - ref;
-    if (d > kWalkMaxExponent) return false;
-    total += double(walkExp(d));
-  }
-  if (!(total > 0) || !std::isfinite(total)) return false;
-  const double target = uniform01(p.seed, uint64_t(p.outputIndex)) * total;
-  double cumulative = 0;
-  for (int32_t i = 0; i < vocab; i++) {
-    const float x = work[i] * invT, m = walkExp(x - ref);
-    if (m == 0.0f) continue;
-    cumulative += double(m);
-    token = i;  // the last token with mass, if rounding leaves the target at the total
-    if (cumulative > target) break;
-  }
-  return true;
-}
-
 }  // namespace
 
 void applyPenalties(float* work, int vocab, const SampleParams& p, std::vector<int32_t>& sortedScratch) {
@@ -81,8 +53,6 @@ SampleResult sampleRow(const float* logits, int vocab, const SampleParams& p, Sa
     for (int32_t i = 1; i < vocab; i++)
       if (work[i] > work[best]) best = i;
     result.token = best;
-  } else if (walksById(p, vocab) && walkById(work.data(), vocab, p, result.token)) {
-    // drawn in id order
   } else {
     auto& cand = scratch.candidates;
     cand.clear();

@@ -42,16 +42,6 @@ struct SampleScratch {
 // Temperatures below this are greedy (as vLLM's sampling epsilon).
 constexpr float kGreedyTemperature = 1e-5f;
 
-// Rows without top-k, top-p or min-p (vLLM's default request) need no order: the draw walks the
-// tokens by id, u = uniform01(seed, outputIndex) of the total mass, each token's mass walkExp(x -
-// ref) (random.h: the same bits on every backend), x = logit / T, ref the largest x of the first
-// kWalkRefTokens. One pass on a GPU instead of a sort. A row whose x exceeds ref by
-// kWalkMaxExponent, or without mass, takes the sorted walk (as rows with cuts do).
-constexpr int kWalkRefTokens = 1024;
-inline bool walksById(const SampleParams& p, int vocab) {
-  return (p.topK <= 0 || p.topK >= vocab) && p.topP >= 1.0f && p.minP <= 0.0f;
-}
-
 // `topIds` / `topLogprobs` receive max(numLogprobs, 0) entries (the raw top-n), if non-null.
 SampleResult sampleRow(const float* logits, int vocab, const SampleParams& p, SampleScratch& scratch,
                        int32_t* topIds, float* topLogprobs);

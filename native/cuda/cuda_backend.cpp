@@ -76,9 +76,6 @@ CudaBackend::CudaBackend(int device, Options options) : device_(device), options
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaEventCreateWithFlags(&stepEvent_, cudaEventDisableTiming));
   CUDA_CHECK(cudaEventCreateWithFlags(&tilesEvent_, cudaEventDisableTiming));
-  CUDA_CHECK(cudaStreamCreateWithFlags(&walkStream_, cudaStreamNonBlocking));
-  CUDA_CHECK(cudaEventCreateWithFlags(&walkFork_, cudaEventDisableTiming));
-  CUDA_CHECK(cudaEventCreateWithFlags(&walkJoin_, cudaEventDisableTiming));
   profile_ = OpProfile::fromEnv();
   for (cudaEvent_t& e : stageEvents_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   for (SampleSlot& slot : sampleSlots_) {
@@ -114,9 +111,6 @@ CudaBackend::~CudaBackend() {
       if (e) cudaEventDestroy(e);
   if (stepEvent_) cudaEventDestroy(stepEvent_);
   if (tilesEvent_) cudaEventDestroy(tilesEvent_);
-  for (cudaEvent_t e : {walkFork_, walkJoin_})
-    if (e) cudaEventDestroy(e);
-  if (walkStream_) cudaStreamDestroy(walkStream_);
   profile_.reset();
   if (stream_) cudaStreamDestroy(stream_);
 }

@@ -235,9 +235,6 @@ class CudaBackend : public Backend {
   Buffer sampleDevice_, greedyScratch_;
   bool splitGreedy_ = true;
   SampleSlot sampleSlots_[2];
-  // Rows drawn in id order run on their own stream beside the main sampler kernel (fork, join).
-  cudaStream_t walkStream_ = nullptr;
-  cudaEvent_t walkFork_ = nullptr, walkJoin_ = nullptr;
   int sampleTurn_ = 0;
   int sampleFallbacks_ = 0;
   float sampleKernelMicros_ = 0;

@@ -77,7 +77,6 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
   const SamplingView* sv = host.sampling;
   if (sv && rows > 0) {
     int maxTopN = 0;
-    int walkRows = 0;
     std::vector<cuda::SampleRowParams> params(static_cast<size_t>(rows));
     std::vector<cuda::PenaltyEntry> entries;
     for (int r = 0; r < rows; r++) {
@@ -91,8 +90,6 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
       p.frequency = hp.frequencyPenalty;
       p.topK = hp.topK;
       p.greedy = hp.temperature < kGreedyTemperature || hp.topK == 1;
-      p.walk = !p.greedy && walksById(hp, vocab);
-      walkRows += p.walk;
       p.seed = hp.seed;
       p.outputIndex = int32_t(hp.outputIndex);
       p.numLogprobs = hp.numLogprobs;
@@ -123,23 +120,9 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
       cuda::launchGreedySplit(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults,
                               greedyScratch_.ptr, stream_);
     } else {
-      // Rows drawn in id order (sampling.cu's walk kernel); beside other rows, on a second stream
-      // next to the main kernel, so that a mix takes about the longer of the two, not their sum.
-      const bool mixed = walkRows > 0 && walkRows < rows;
-      auto* dParams = reinterpret_cast<cuda::SampleRowParams*>(d + oParams);
-      auto* dEntries = reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries);
-      if (mixed) {
-        CUDA_CHECK(cudaEventRecord(walkFork_, stream_));
-        CUDA_CHECK(cudaStreamWaitEvent(walkStream_, walkFork_, 0));
-      }
-      if (walkRows > 0)
-        cuda::launchSampleWalk(slot.logits, rows, vocab, dParams, dEntries, !entries.empty(), devResults,
-                               mixed ? walkStream_ : stream_);
-      if (mixed) CUDA_CHECK(cudaEventRecord(walkJoin_, walkStream_));
-      if (walkRows < rows)
-        cuda::launchSample(slot.logits, rows, vocab, dParams, dEntries, !entries.empty(), devResults, sampleBufferTarget_,
-                           stream_);
-      if (mixed) CUDA_CHECK(cudaStreamWaitEvent(stream_, walkJoin_, 0));
+      cuda::launchSample(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
+                         reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults,
+                         sampleBufferTarget_, stream_);
     }
     if (maxTopN > 0)
       cuda::launchTopLogprobs(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults,

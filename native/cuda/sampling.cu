@@ -17,7 +17,6 @@
 #include <atomic>
 
 #include "../core/random.h"
-#include "../core/sampler.h"
 #include "cuda_check.h"
 #include "sampling_resolve.cuh"
 
@@ -97,7 +96,6 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   __shared__ Scratch sc;
   const int tid = threadIdx.x, warp = tid >> 5;
   const SampleRowParams p = params[blockIdx.x];
-  if (p.walk) return;  // sampleWalkKernel's row
   const float* lg = logits + int64_t(blockIdx.x) * vocab;
   const Row row{p, penalties + p.penaltyBegin, bitmap, p.penaltyCount > 0 && bitmapWords > 0};
   const auto maxOp = [](float a, float b) { return fmaxf(a, b); };
@@ -342,129 +340,6 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   }
 }
 
-constexpr int kWalkChunk = kThreads * 16;  // elements per step of the walk: four float4 a thread
-
-// Rows drawn in id order (core/sampler.h's walksById): the masses walkExp(x - ref) summed per
-// chunk in one read of the row, the chunk holding the target found from those sums, then that
-// chunk re-read with a block scan in id order (16 consecutive tokens a thread). The sums' order
-// differs from the CPU's, so a target within 1e-9 of the total from a token boundary, a logit too
-// far above ref, or a row without mass goes to the host (status 1), which draws it as the CPU does.
-__global__ void __launch_bounds__(kThreads) sampleWalkKernel(const float* __restrict__ logits, int vocab,
-                                                             const SampleRowParams* __restrict__ params,
-                                                             const PenaltyEntry* __restrict__ penalties,
-                                                             SampleRowResult* __restrict__ results, int bitmapWords) {
-  extern __shared__ __align__(16) uint8_t smem[];
-  double* chunkSum = reinterpret_cast<double*>(smem);
-  const int numChunks = (vocab + kWalkChunk - 1) / kWalkChunk;
-  uint32_t* bitmap = reinterpret_cast<uint32_t*>(chunkSum + numChunks);
-  __shared__ float redF[kThreads / 32];
-  __shared__ double redD[kThreads / 32];
-  __shared__ int redI[kThreads / 32];
-  __shared__ int foundChunk;
-  __shared__ double foundBase, walkTotal;
-  const int tid = threadIdx.x;
-  const SampleRowParams p = params[blockIdx.x];
-  if (!p.walk) return;
-  const float* lg = logits + int64_t(blockIdx.x) * vocab;
-  const Row row{p, penalties + p.penaltyBegin, bitmap, p.penaltyCount > 0 && bitmapWords > 0};
-  if (row.hasPenalties) {
-    for (int w = tid; w < bitmapWords; w += kThreads) bitmap[w] = 0;
-    __syncthreads();
-    for (int e = tid; e < p.penaltyCount; e += kThreads) {
-      const int tok = row.entries[e].token;
-      atomicOr(&bitmap[tok >> 5], 1u << (tok & 31));
-    }
-    __syncthreads();
-  }
-  const auto scaled = [&](int i, float l) { return __fmul_rn(row.penalized(i, l), p.invTemperature); };
-  float ref = -INFINITY;
-  for (int i = tid; i < min(vocab, kWalkRefTokens); i += kThreads) ref = fmaxf(ref, scaled(i, lg[i]));  // NaN ignored
-  ref = blockReduce<kThreads>(ref, [](float a, float b) { return fmaxf(a, b); }, redF);
-  if (!(fabsf(ref) < INFINITY)) ref = 0.0f;
-
-  float rawM = -INFINITY, rawS = 0.0f;
-  const bool wantRaw = p.numLogprobs >= 0;
-  int over = 0;
-  for (int c = 0; c < numChunks; c++) {
-    const int c0 = c * kWalkChunk;
-    double local = 0.0;
-    const auto add = [&](int j, float l) {
-      if (wantRaw) onlineLse(l, rawM, rawS);
-      const float d = __fadd_rn(scaled(c0 + j, l), -ref);
-      over |= d > kWalkMaxExponent;
-      local += double(walkExp(d));
-    };
-    const int n = min(kWalkChunk, vocab - c0);
-    if ((vocab & 3) == 0) forEachLogit<kThreads>(lg + c0, n, add);  // 16-byte aligned rows and chunks
-    else
-      for (int j = tid; j < n; j += kThreads) add(j, lg[c0 + j]);
-    local = blockReduce<kThreads>(local, [](double a, double b) { return a + b; }, redD);
-    if (tid == 0) chunkSum[c] = local;
-  }
-  over = blockReduce<kThreads>(over, [](int a, int b) { return a | b; }, redI);
-  SampleRowResult res{0, NAN, 1, 0.0f, 0.0f, {0, 0, 0}};
-  const float rawMax = blockReduce<kThreads>(rawM, [](float a, float b) { return fmaxf(a, b); }, redF);
-  const double rawSum = blockReduce<kThreads>(rawM == -INFINITY ? 0.0 : double(rawS) * exp(double(rawM) - double(rawMax)),
-                                              [](double a, double b) { return a + b; }, redD);
-  res.rawMax = rawMax;
-  res.rawLse = wantRaw ? float(log(rawSum)) + rawMax : 0.0f;
-  if (tid == 0) {
-    double total = 0.0;
-    for (int c = 0; c < numChunks; c++) total += chunkSum[c];
-    const double target = uniform01(p.seed, uint64_t(p.outputIndex)) * total;
-    double base = 0.0;
-    int found = -1;
-    for (int c = 0; c < numChunks && found < 0; c++) {
-      if (base + chunkSum[c] > target) found = c;
-      else base += chunkSum[c];
-    }
-    foundChunk = over || !(total > 0.0) || !(total < INFINITY) ? -1 : found;
-    foundBase = base;
-    walkTotal = total;
-  }
-  __syncthreads();
-  const int c = foundChunk;
-  if (c >= 0) {
-    const double total = walkTotal, target = uniform01(p.seed, uint64_t(p.outputIndex)) * total, tol = 1e-9 * total;
-    constexpr int kPer = kWalkChunk / kThreads;  // consecutive tokens a thread
-    const int first = c * kWalkChunk + tid * kPer, last = min(vocab, first + kPer);
-    float m[kPer];  // the thread's tokens' masses, all loads in flight together
-#pragma unroll
-    for (int k = 0; k < kPer; k++) m[k] = first + k < last ? lg[first + k] : 0.0f;
-    double own = 0.0;
-#pragma unroll
-    for (int k = 0; k < kPer; k++) {
-      m[k] = first + k < last ? walkExp(__fadd_rn(scaled(first + k, m[k]), -ref)) : 0.0f;
-      own += double(m[k]);
-    }
-    double chunkTotal;
-    double before = foundBase + blockExclusiveScan<kThreads>(own, redD, &chunkTotal);
-    int token = kNone, nearBoundary = 0;
-    if (before <= target && target < before + own) {
-#pragma unroll
-      for (int k = 0; k < kPer; k++) {
-        if (token != kNone || m[k] == 0.0f) continue;
-        const double after = before + double(m[k]);
-        if (fabs(after - target) <= tol || fabs(before - target) <= tol) nearBoundary = 1;
-        if (after > target) token = first + k;
-        before = after;
-      }
-    } else if (fabs(before - target) <= tol || fabs(before + own - target) <= tol) {
-      nearBoundary = 1;
-    }
-    token = blockReduce<kThreads>(token, [](int a, int b) { return min(a, b); }, redI);
-    nearBoundary = blockReduce<kThreads>(nearBoundary, [](int a, int b) { return a | b; }, redI);
-    if (token != kNone && !nearBoundary) {
-      res.token = token;
-      res.status = 0;
-    }
-  }
-  if (tid == 0) {
-    res.logprob = wantRaw && res.status == 0 ? lg[res.token] - res.rawLse : NAN;
-    results[blockIdx.x] = res;
-  }
-}
-
 }  // namespace
 
 size_t sampleSmemBytes(int vocab, bool penalties) {
@@ -484,17 +359,6 @@ void launchSample(const float* logits, int rows, int vocab, const SampleRowParam
                                                  anyPenalties ? (vocab + 31) / 32 : 0,
                                                  bufferTarget > 0 ? std::min(bufferTarget, kCap / 2) : kDefaultBufferTarget);
   CUDA_CHECK_LAUNCH("sample");
-}
-
-void launchSampleWalk(const float* logits, int rows, int vocab, const SampleRowParams* params,
-                      const PenaltyEntry* penalties, bool anyPenalties, SampleRowResult* results, cudaStream_t stream) {
-  if (rows <= 0) return;
-  const int words = anyPenalties ? (vocab + 31) / 32 : 0;
-  const size_t smem = size_t((vocab + kWalkChunk - 1) / kWalkChunk) * 8 + size_t(words) * 4;
-  if (smem > 48 * 1024)
-    CUDA_CHECK(cudaFuncSetAttribute(sampleWalkKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  sampleWalkKernel<<<rows, kThreads, smem, stream>>>(logits, vocab, params, penalties, results, words);
-  CUDA_CHECK_LAUNCH("sampleWalk");
 }
 
 }  // namespace pagedinfer::cuda

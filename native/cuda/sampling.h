@@ -16,7 +16,6 @@ struct SampleRowParams {
   float repetition = 1, presence = 0, frequency = 0;
   int32_t topK = 0;
   int32_t greedy = 0;  // temperature < kGreedyTemperature or topK == 1
-  int32_t walk = 0;    // not greedy and no cut: drawn in id order (sampleWalkKernel)
   uint64_t seed = 0;
   int32_t outputIndex = 0;
   int32_t numLogprobs = -1;
@@ -46,9 +45,6 @@ size_t sampleSmemBytes(int vocab, bool penalties);
 // bufferTarget: values the first read aims to keep above its threshold (0: the default, 512).
 void launchSample(const float* logits, int rows, int vocab, const SampleRowParams* params, const PenaltyEntry* penalties,
                   bool anyPenalties, SampleRowResult* results, int bufferTarget, cudaStream_t stream);
-// Rows with `walk` set (the main kernel leaves them): drawn in id order, one read (sampling.cu).
-void launchSampleWalk(const float* logits, int rows, int vocab, const SampleRowParams* params,
-                      const PenaltyEntry* penalties, bool anyPenalties, SampleRowResult* results, cudaStream_t stream);
 // Greedy rows without penalties, each split over kGreedySplit CTAs (sampling_greedy.cu): for a few
 // rows (kGreedySplitMaxRows) and vocab % 4 == 0. `scratch`: greedySplitScratchBytes(rows), zero
 // before the first launch (its arrival counters; the kernel leaves them zero).
