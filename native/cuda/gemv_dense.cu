@@ -8,9 +8,12 @@
 //    gate row n and up row n and writes silu(g) * u).
 //  - Overlap: launched chained (pdl.cuh), a warp issues its first U weight loads before waiting for
 //    the previous kernel, so the matrix is already streaming when x becomes ready.
+//  - At one token the layer's norms ride along (Backend::fusesNorms): o and down add their rows
+//    into the residual (ACCUM), q/k/v and gate/up read x as the normalised residual (NormedX).
 // Each lane visits its vectors in the same order as the separate kernels did, and the fused
 // SwiGLU rounds g and u to bf16 before combining them as the separate ops do: results are
-// bit-identical to the unfused path.
+// bit-identical to the unfused path (with NormedX, h's sum of squares is reduced in another order
+// than the norm kernel's, so h may differ from it in the last bf16 bit).
 #include <type_traits>
 
 #include "cuda_check.h"
