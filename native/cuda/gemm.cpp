@@ -150,6 +150,18 @@ bool CudaBackend::denseGemvFor(int64_t T, const Weight& w) const {
          w.cols % 8 == 0 && gemvFor(T, w.dtype);
 }
 
+namespace {
+// The projections of one input as the dense GEMV's segments, each writing its own output.
+cuda::GemvSegments gemvSegments(int n, const Tensor* outs, const Weight* const* ws, const Weight* const* biases) {
+  cuda::GemvSegments segs;
+  for (int i = 0; i < n; i++)
+    segs.s[i] = cuda::GemvSegment{ws[i]->data, outs[i].data, biases[i] ? static_cast<const float*>(biases[i]->data) : nullptr,
+                                  ws[i]->rows, outs[i].cols};
+  segs.count = n;
+  return segs;
+}
+}  // namespace
+
 // q, k and v as one GEMV launch (segments of rows, each to its own output) when every weight takes
 // the dense GEMV; otherwise one matmul each (prefill: cuBLASLt on the original weights).
 void CudaBackend::matmulMany(int n, const Tensor* outs, Tensor x, const Weight* const* ws, const Weight* const* biases) {
@@ -163,13 +175,7 @@ void CudaBackend::matmulMany(int n, const Tensor* outs, Tensor x, const Weight* 
     return;
   }
   beginOp("gemv q/k/v (fused)");
-  cuda::GemvSegments segs;
-  for (int i = 0; i < n; i++)
-    segs.s[i] = cuda::GemvSegment{ws[i]->data, outs[i].data,
-                                  biases[i] ? static_cast<const float*>(biases[i]->data) : nullptr, ws[i]->rows,
-                                  outs[i].cols};
-  segs.count = n;
-  cuda::launchGemvDense(segs, outs[0].dtype == DType::F32, static_cast<const uint16_t*>(x.data), int(x.rows), x.cols,
+  cuda::launchGemvDense(gemvSegments(n, outs, ws, biases), outs[0].dtype == DType::F32, static_cast<const uint16_t*>(x.data), int(x.rows), x.cols,
                         ws[0]->dtype, stream_);
 }
 
@@ -208,17 +214,13 @@ void CudaBackend::rmsnormMatmulMany(int n, const Tensor* outs, Tensor residual, 
                                     const Weight* const* ws, const Weight* const* biases) {
   beginOp("rmsnorm + gemv q/k/v");
   if (n < 1 || n > cuda::kGemvMaxSegments) throw InvalidArgumentError("internal: rmsnormMatmulMany takes 1..3 projections");
-  cuda::GemvSegments segs;
   for (int i = 0; i < n; i++) {
     checkFusedNorm(residual, norm, *ws[i], "rmsnormMatmulMany");
     if (ws[i]->dtype != ws[0]->dtype || outs[i].rows != 1 || outs[i].cols != ws[i]->rows || outs[i].dtype != outs[0].dtype ||
         (outs[i].dtype != DType::BF16 && outs[i].dtype != DType::F32))
       throw InvalidArgumentError("internal: rmsnormMatmulMany's outputs do not match its matrices");
-    segs.s[i] = cuda::GemvSegment{ws[i]->data, outs[i].data, biases[i] ? static_cast<const float*>(biases[i]->data) : nullptr,
-                                  ws[i]->rows, outs[i].cols};
   }
-  segs.count = n;
-  cuda::launchGemvDenseNormed(segs, outs[0].dtype == DType::F32, static_cast<const uint16_t*>(residual.data),
+  cuda::launchGemvDenseNormed(gemvSegments(n, outs, ws, biases), outs[0].dtype == DType::F32, static_cast<const uint16_t*>(residual.data),
                               static_cast<const float*>(norm.data), eps, residual.cols, ws[0]->dtype, stream_);
 }
 
