@@ -14,6 +14,7 @@
 // SwiGLU rounds g and u to bf16 before combining them as the separate ops do: results are
 // bit-identical to the unfused path (with NormedX, h's sum of squares is reduced in another order
 // than the norm kernel's, so h may differ from it in the last bf16 bit).
+#include <string>
 #include <type_traits>
 
 #include "cuda_check.h"
@@ -223,28 +224,29 @@ void launchDenseTyped(const GemvSegments& segs, bool outF32, const X& xs, int T,
   else launchChained("gemv", gemvDenseKernel<WT, TMAX, false, ACCUM, X>, grid, block, shared, stream, segs, xs, K, T);
 }
 
-template <typename WT>
-void launchDense(const GemvSegments& segs, bool outF32, const bf16* x, int T, int64_t K, cudaStream_t stream) {
-  const PlainX xs{x, K};
-  if (T == 1) launchDenseTyped<WT, 1, false>(segs, outF32, xs, T, K, stream);
-  else if (T == 2) launchDenseTyped<WT, 2, false>(segs, outF32, xs, T, K, stream);
-  else if (T <= 4) launchDenseTyped<WT, 4, false>(segs, outF32, xs, T, K, stream);
-  else launchDenseTyped<WT, 8, false>(segs, outF32, xs, T, K, stream);
-}
-
-template <typename WT, typename X>
+template <typename WT, int TMAX, typename X>
 void launchSwigluTyped(bf16* out, int64_t ldOut, const X& xs, int T, int64_t K, const WT* gate, const WT* up, int64_t N,
                        cudaStream_t stream) {
   const dim3 grid(unsigned((N + kWarps - 1) / kWarps)), block(kWarps * 32);
-  const size_t sh = X::kShared ? size_t(K) * 2 : 0;
-  if (T == 1)
-    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 1, X>, grid, block, sh, stream, gate, up, xs, out, K, N, ldOut, T);
-  else if (T == 2)
-    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 2, X>, grid, block, sh, stream, gate, up, xs, out, K, N, ldOut, T);
-  else if (T <= 4)
-    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 4, X>, grid, block, sh, stream, gate, up, xs, out, K, N, ldOut, T);
-  else
-    launchChained("gemvSwiglu", gemvSwigluKernel<WT, 8, X>, grid, block, sh, stream, gate, up, xs, out, K, N, ldOut, T);
+  const size_t shared = X::kShared ? size_t(K) * 2 : 0;
+  launchChained("gemvSwiglu", gemvSwigluKernel<WT, TMAX, X>, grid, block, shared, stream, gate, up, xs, out, K, N, ldOut, T);
+}
+
+// f(WT{}) for the weights' element type; `who` names the launcher in the error.
+template <typename F>
+void byWeightType(DType dtype, const char* who, F&& f) {
+  if (dtype == DType::BF16) f(bf16{});
+  else if (dtype == DType::F16) f(__half{});
+  else throw InvalidArgumentError(std::string("internal: ") + who + " takes bf16 or f16 weights");
+}
+
+// f(TMAX) for the token-count bucket (1, 2, 4, 8) the kernels are compiled for.
+template <typename F>
+void byTokenBucket(int T, F&& f) {
+  if (T == 1) f(std::integral_constant<int, 1>{});
+  else if (T == 2) f(std::integral_constant<int, 2>{});
+  else if (T <= 4) f(std::integral_constant<int, 4>{});
+  else f(std::integral_constant<int, 8>{});
 }
 
 }  // namespace
@@ -253,10 +255,10 @@ void launchGemvDense(const GemvSegments& segs, bool outF32, const uint16_t* x, i
                      cudaStream_t stream) {
   if (T <= 0 || T > kGemvMaxTokens || segs.count <= 0 || segs.count > kGemvMaxSegments || K % 8 != 0)
     throw InvalidArgumentError("internal: launchGemvDense takes 1..8 tokens, 1..3 segments and K % 8 == 0");
-  const bf16* xb = reinterpret_cast<const bf16*>(x);
-  if (dtype == DType::BF16) launchDense<bf16>(segs, outF32, xb, T, K, stream);
-  else if (dtype == DType::F16) launchDense<__half>(segs, outF32, xb, T, K, stream);
-  else throw InvalidArgumentError("internal: launchGemvDense takes bf16 or f16 weights");
+  const PlainX xs{reinterpret_cast<const bf16*>(x), K};
+  byWeightType(dtype, "launchGemvDense", [&](auto w) {
+    byTokenBucket(T, [&](auto tmax) { launchDenseTyped<decltype(w), decltype(tmax)::value, false>(segs, outF32, xs, T, K, stream); });
+  });
 }
 
 void launchGemvSwiglu(uint16_t* out, int64_t ldOut, const uint16_t* x, int T, int64_t K, const void* gate, const void* up,
@@ -264,13 +266,14 @@ void launchGemvSwiglu(uint16_t* out, int64_t ldOut, const uint16_t* x, int T, in
   if (T <= 0 || N <= 0) return;
   if (T > kGemvMaxTokens || K % 8 != 0)
     throw InvalidArgumentError("internal: launchGemvSwiglu takes 1..8 tokens and K % 8 == 0");
-  bf16* o = reinterpret_cast<bf16*>(out);
   const PlainX xs{reinterpret_cast<const bf16*>(x), K};
-  if (dtype == DType::BF16)
-    launchSwigluTyped<bf16>(o, ldOut, xs, T, K, static_cast<const bf16*>(gate), static_cast<const bf16*>(up), N, stream);
-  else if (dtype == DType::F16)
-    launchSwigluTyped<__half>(o, ldOut, xs, T, K, static_cast<const __half*>(gate), static_cast<const __half*>(up), N, stream);
-  else throw InvalidArgumentError("internal: launchGemvSwiglu takes bf16 or f16 weights");
+  byWeightType(dtype, "launchGemvSwiglu", [&](auto w) {
+    using WT = decltype(w);
+    byTokenBucket(T, [&](auto tmax) {
+      launchSwigluTyped<WT, decltype(tmax)::value>(reinterpret_cast<bf16*>(out), ldOut, xs, T, K, static_cast<const WT*>(gate),
+                                  static_cast<const WT*>(up), N, stream);
+    });
+  });
 }
 
 void launchGemvDenseNormed(const GemvSegments& segs, bool outF32, const uint16_t* residual, const float* norm, float eps,
@@ -278,9 +281,8 @@ void launchGemvDenseNormed(const GemvSegments& segs, bool outF32, const uint16_t
   if (segs.count <= 0 || segs.count > kGemvMaxSegments || K % 8 != 0 || K > kGemvNormedMaxWidth)
     throw InvalidArgumentError("internal: launchGemvDenseNormed takes 1..3 segments and K % 8 == 0, K <= 16384");
   const NormedX xs{reinterpret_cast<const bf16*>(residual), norm, eps};
-  if (dtype == DType::BF16) launchDenseTyped<bf16, 1, false>(segs, outF32, xs, 1, K, stream);
-  else if (dtype == DType::F16) launchDenseTyped<__half, 1, false>(segs, outF32, xs, 1, K, stream);
-  else throw InvalidArgumentError("internal: launchGemvDenseNormed takes bf16 or f16 weights");
+  byWeightType(dtype, "launchGemvDenseNormed",
+               [&](auto w) { launchDenseTyped<decltype(w), 1, false>(segs, outF32, xs, 1, K, stream); });
 }
 
 void launchGemvIntoResidual(uint16_t* residual, const uint16_t* x, int64_t K, const void* w, DType dtype, int64_t N,
@@ -290,9 +292,8 @@ void launchGemvIntoResidual(uint16_t* residual, const uint16_t* x, int64_t K, co
   segs.s[0] = GemvSegment{w, residual, nullptr, N, N};
   segs.count = 1;
   const PlainX xs{reinterpret_cast<const bf16*>(x), K};
-  if (dtype == DType::BF16) launchDenseTyped<bf16, 1, true>(segs, false, xs, 1, K, stream);
-  else if (dtype == DType::F16) launchDenseTyped<__half, 1, true>(segs, false, xs, 1, K, stream);
-  else throw InvalidArgumentError("internal: launchGemvIntoResidual takes bf16 or f16 weights");
+  byWeightType(dtype, "launchGemvIntoResidual",
+               [&](auto wt) { launchDenseTyped<decltype(wt), 1, true>(segs, false, xs, 1, K, stream); });
 }
 
 void launchGemvSwigluNormed(uint16_t* out, const uint16_t* residual, const float* norm, float eps, int64_t K,
@@ -300,13 +301,12 @@ void launchGemvSwigluNormed(uint16_t* out, const uint16_t* residual, const float
   if (N <= 0) return;
   if (K % 8 != 0 || K > kGemvNormedMaxWidth)
     throw InvalidArgumentError("internal: launchGemvSwigluNormed takes K % 8 == 0, K <= 16384");
-  bf16* o = reinterpret_cast<bf16*>(out);
   const NormedX xs{reinterpret_cast<const bf16*>(residual), norm, eps};
-  if (dtype == DType::BF16)
-    launchSwigluTyped<bf16>(o, N, xs, 1, K, static_cast<const bf16*>(gate), static_cast<const bf16*>(up), N, stream);
-  else if (dtype == DType::F16)
-    launchSwigluTyped<__half>(o, N, xs, 1, K, static_cast<const __half*>(gate), static_cast<const __half*>(up), N, stream);
-  else throw InvalidArgumentError("internal: launchGemvSwigluNormed takes bf16 or f16 weights");
+  byWeightType(dtype, "launchGemvSwigluNormed", [&](auto w) {  // one token: NormedX is compiled for TMAX 1 only
+    using WT = decltype(w);
+    launchSwigluTyped<WT, 1>(reinterpret_cast<bf16*>(out), N, xs, 1, K, static_cast<const WT*>(gate),
+                             static_cast<const WT*>(up), N, stream);
+  });
 }
 
 }  // namespace pagedinfer::cuda
