@@ -130,9 +130,7 @@ __global__ void __launch_bounds__(32 * WARPS) pagedDecodeKernel(AttentionArgs a,
       *reinterpret_cast<uint4*>(row + d0) = *reinterpret_cast<const uint4*>(qHead + d0);
       continue;
     }
-    const RopePieces p = ropePiece(qHead, d0, rope.rotaryDim, rope.neox, sTrig);
-    if (p.n > 0) *reinterpret_cast<uint4*>(row + d0) = p.lo;
-    if (p.n == 2) *reinterpret_cast<uint4*>(row + d0 + rope.rotaryDim / 2) = p.hi;
+    storeRopePieces(row, d0, ropePiece(qHead, d0, rope.rotaryDim, rope.neox, sTrig), rope.rotaryDim);
   }
   __syncthreads();
   uint32_t qf[D / 16][4];

@@ -85,16 +85,12 @@ __global__ void ropeCacheVecKernel(bf16* __restrict__ q, bf16* __restrict__ k, c
       const RopePieces p = ropePiece(head, d0, rotaryDim, neox, trig);
       if (p.n == 0) continue;
       if (slot >= 0) keyPieceToCache(kv, slot, kh, d0, p, v + t * vStride + int64_t(kh) * D, rotaryDim);
-      if (d0 >= rotaryDim) continue;
-      *reinterpret_cast<uint4*>(head + d0) = p.lo;
-      if (p.n == 2) *reinterpret_cast<uint4*>(head + d0 + rotaryDim / 2) = p.hi;
+      if (d0 < rotaryDim) storeRopePieces(head, d0, p, rotaryDim);
       continue;
     }
     bf16* head = q + t * qStride + int64_t(h) * D;
     const RopePieces p = ropePiece(head, d0, rotaryDim, neox, trig);
-    if (p.n == 0 || d0 >= rotaryDim) continue;  // unrotated pieces stay as they are
-    *reinterpret_cast<uint4*>(head + d0) = p.lo;
-    if (p.n == 2) *reinterpret_cast<uint4*>(head + d0 + rotaryDim / 2) = p.hi;
+    if (d0 < rotaryDim) storeRopePieces(head, d0, p, rotaryDim);  // unrotated pieces stay as they are
   }
 }
 

@@ -66,6 +66,13 @@ __device__ __forceinline__ RopePieces ropePiece(const bf16* head, int d0, int ro
   return r;
 }
 
+// Writes what ropePiece gave for piece d0 into `head` (a row of D values: q or k in place, or a
+// copy of one): lo at d0 and, for a neox pair, hi at d0 + R / 2; nothing when n is 0.
+__device__ __forceinline__ void storeRopePieces(bf16* head, int d0, const RopePieces& p, int rotaryDim) {
+  if (p.n > 0) *reinterpret_cast<uint4*>(head + d0) = p.lo;
+  if (p.n == 2) *reinterpret_cast<uint4*>(head + d0 + rotaryDim / 2) = p.hi;
+}
+
 // Element offset of (kv head kh, dimension d) of cache slot `slot` in one layer's K or V.
 __device__ __forceinline__ int64_t cacheOffset(const KvLayer& kv, int64_t slot, int kh, int d) {
   return ((slot / kv.blockSize * kv.numKvHeads + kh) * kv.blockSize + slot % kv.blockSize) * kv.headDim + d;
