@@ -11,7 +11,7 @@
   },
   'target_defaults': {
     'include_dirs': ['native'],
-    'cflags_cc': ['-std=c++17', '-O3', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Wno-psabi'],
+    'cflags_cc': ['-std=c++17', '-O3', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Wno-psabi', '-ffp-contract=off'],
     'cflags_cc!': ['-std=gnu++17', '-std=gnu++20', '-fno-exceptions', '-fno-rtti'],
     'cflags!': ['-fno-exceptions'],
     'xcode_settings': {

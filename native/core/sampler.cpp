@@ -28,6 +28,48 @@ void penalize(float* work, const int32_t* tokens, int n, std::vector<int32_t>& s
   }
 }
 
+// The id-order draw of sampler.h's walksById rows; false when the row's top is not finite.
+bool walkById(const float* work, int vocab, const SampleParams& p, int32_t& token) {
+  const float invT = 1.0f / p.temperature;
+  const int segments = (vocab + kWalkSegment - 1) / kWalkSegment;
+  std::vector<float> segMax(static_cast<size_t>(segments), -INFINITY);
+  std::vector<uint64_t> segSum(static_cast<size_t>(segments), 0);
+  float top = -INFINITY;
+  for (int s = 0; s < segments; s++) {
+    const int begin = s * kWalkSegment, end = std::min(vocab, begin + kWalkSegment);
+    float m = -INFINITY;
+    for (int i = begin; i < end; i++) m = std::fmax(m, work[i] * invT);  // NaN ignored
+    uint64_t sum = 0;
+    for (int i = begin; i < end; i++) sum += walkTokenWeight(work[i] * invT, m);
+    segMax[size_t(s)] = m;
+    segSum[size_t(s)] = sum;
+    top = std::fmax(top, m);
+  }
+  if (!std::isfinite(top)) return false;
+  uint64_t total = 0;
+  for (int s = 0; s < segments; s++) total += walkSegmentWeight(segSum[size_t(s)], segMax[size_t(s)], top);
+  const uint64_t target = walkRowTarget(uniform01(p.seed, uint64_t(p.outputIndex)), total);
+  uint64_t before = 0;
+  for (int s = 0; s < segments; s++) {
+    const uint64_t w = walkSegmentWeight(segSum[size_t(s)], segMax[size_t(s)], top);
+    if (target >= before + w) {
+      before += w;
+      continue;
+    }
+    const uint64_t t = walkSegmentTarget(target - before, w, segSum[size_t(s)]);
+    uint64_t run = 0;
+    const int begin = s * kWalkSegment, end = std::min(vocab, begin + kWalkSegment);
+    for (int i = begin; i < end; i++) {
+      run += walkTokenWeight(work[i] * invT, segMax[size_t(s)]);
+      if (run > t) {
+        token = i;
+        return true;
+      }
+    }
+  }
+  return false;  // not reached: the segments' weights sum to the total
+}
+
 }  // namespace
 
 void applyPenalties(float* work, int vocab, const SampleParams& p, std::vector<int32_t>& sortedScratch) {
@@ -53,6 +95,8 @@ SampleResult sampleRow(const float* logits, int vocab, const SampleParams& p, Sa
     for (int32_t i = 1; i < vocab; i++)
       if (work[i] > work[best]) best = i;
     result.token = best;
+  } else if (walksById(p, vocab) && walkById(work.data(), vocab, p, result.token)) {
+    // drawn in id order
   } else {
     auto& cand = scratch.candidates;
     cand.clear();

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "random.h"
+
 namespace pagedinfer {
 
 struct SampleParams {
@@ -41,6 +43,42 @@ struct SampleScratch {
 
 // Temperatures below this are greedy (as vLLM's sampling epsilon).
 constexpr float kGreedyTemperature = 1e-5f;
+
+// Rows without top-k, top-p or min-p (vLLM's default request) need no order, so they are drawn in
+// id order, which a GPU does in one read of the row instead of a sort. The row is cut into
+// segments of kWalkSegment ids; in each, token i weighs q_i = trunc(walkExp(x_i - m_s) * 2^40)
+// (x = logit / T after penalties, m_s the segment's largest x, random.h's walkExp: the same bits
+// on every backend) and the segment W_s = trunc(sum(q) * walkExp(m_s - top)) in units of the
+// row's top. Integer sums are exact in any order, so every backend finds the same token: the
+// target trunc(u * sum(W)) picks the segment, and within it the first token whose running q
+// passes the target rescaled to the segment's units. Tokens about 27 nats below their segment's
+// largest weigh nothing (probability < 2e-12 each). A row whose top is not finite takes the
+// sorted walk, as rows with cuts do.
+constexpr int kWalkSegment = 512;
+constexpr float kWalkUnit = 1099511627776.0f;  // 2^40: a segment sums to at most 2^49, exact in a double
+inline bool walksById(const SampleParams& p, int vocab) {
+  return p.temperature >= kGreedyTemperature && (p.topK <= 0 || p.topK >= vocab) && p.topK != 1 && p.topP >= 1.0f &&
+         p.minP <= 0.0f;
+}
+// One token's weight in its segment, and the segment's weight in the row's units (both exact
+// integer results of the same float operations everywhere).
+PAGEDINFER_HD inline uint64_t walkTokenWeight(float x, float segmentMax) {
+  return uint64_t(PAGEDINFER_FMUL(walkExp(PAGEDINFER_FADD(x, -segmentMax)), kWalkUnit));
+}
+PAGEDINFER_HD inline uint64_t walkSegmentWeight(uint64_t segmentSum, float segmentMax, float top) {
+  return uint64_t(double(segmentSum) * double(walkExp(PAGEDINFER_FADD(segmentMax, -top))));
+}
+// The target inside segment s, in that segment's units: `t` of the segment's W, rescaled to its
+// sum of q (clamped below that sum).
+PAGEDINFER_HD inline uint64_t walkSegmentTarget(uint64_t t, uint64_t segmentWeight, uint64_t segmentSum) {
+  const uint64_t v = uint64_t(double(t) / double(segmentWeight) * double(segmentSum));
+  return v < segmentSum ? v : segmentSum - 1;
+}
+// The row's target of sum(W): u = uniform01(seed, outputIndex) of it, below the total.
+PAGEDINFER_HD inline uint64_t walkRowTarget(double u, uint64_t total) {
+  const uint64_t v = uint64_t(u * double(total));
+  return v < total ? v : total - 1;
+}
 
 // `topIds` / `topLogprobs` receive max(numLogprobs, 0) entries (the raw top-n), if non-null.
 SampleResult sampleRow(const float* logits, int vocab, const SampleParams& p, SampleScratch& scratch,

@@ -90,6 +90,7 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
       p.frequency = hp.frequencyPenalty;
       p.topK = hp.topK;
       p.greedy = hp.temperature < kGreedyTemperature || hp.topK == 1;
+      p.walk = !p.greedy && walksById(hp, vocab);
       p.seed = hp.seed;
       p.outputIndex = int32_t(hp.outputIndex);
       p.numLogprobs = hp.numLogprobs;

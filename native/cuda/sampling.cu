@@ -19,6 +19,7 @@
 #include "../core/random.h"
 #include "cuda_check.h"
 #include "sampling_resolve.cuh"
+#include "sampling_walk.cuh"
 
 namespace pagedinfer::cuda {
 
@@ -118,7 +119,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   const auto rawUpdate = [&](float l) {  // online log-sum-exp of the raw logits (logprobs only)
     if (wantRaw) onlineLse(l, rawM, rawS);
   };
-  const bool greedy = p.greedy != 0;
+  const bool greedy = p.greedy != 0, walk = !greedy && p.walk != 0;
   float top = -INFINITY, hiRef = 0.0f;
   double below = 0.0;  // mass (relative to hiRef) of everything that is not in the buffer
   int valid = 0;
@@ -138,6 +139,18 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
     res.token = id == kNone ? 0 : id;
     const float first = row.penalized(0, lg[0]);
     if (first != first) res.token = 0;  // the CPU's arg-max starts at 0 and never replaces a NaN there
+  } else if (walk) {
+    // Segment sums over the candidate buffer and the histograms (contiguous, unused by this row).
+    const int segments = (vocab + kWalkSegment - 1) / kWalkSegment;
+    const int token =
+        segments > walkMaxSegments(size_t(kCap) * 8 + size_t(kBins) * 12)
+            ? -1
+            : walkRow(lg, vocab, uniform01(p.seed, uint64_t(p.outputIndex)),
+                      [&](int i, float l) { return __fmul_rn(row.penalized(i, l), p.invTemperature); },
+                      [&](int, float l) { rawUpdate(l); }, reinterpret_cast<unsigned long long*>(smem),
+                      reinterpret_cast<float*>(smem + size_t(segments) * 8), sc);
+    res.token = token < 0 ? 0 : token;
+    res.status = token < 0 ? 1 : 0;
   } else {
     // Reference and initial threshold from the first elements: aim for about bufferTarget buffered.
     float ref = -INFINITY;
@@ -231,7 +244,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   res.rawMax = rawMax;
   res.rawLse = wantRaw ? float(log(rawSum)) + rawMax : 0.0f;
 
-  if (!greedy) {
+  if (!greedy && !walk) {
     top = blockReduce<kThreads>(top, maxOp, sc.redF);
     below = blockReduce<kThreads>(below, [](double a, double b) { return a + b; }, sc.redD);
     valid = blockReduce<kThreads>(valid, [](int a, int b) { return a + b; }, sc.redI);

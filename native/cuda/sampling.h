@@ -20,6 +20,8 @@ struct SampleRowParams {
   int32_t outputIndex = 0;
   int32_t numLogprobs = -1;
   int32_t penaltyBegin = 0, penaltyCount = 0;  // entries of the penalty list
+  int32_t walk = 0;  // drawn in id order (core/sampler.h's walksById)
+  int32_t pad = 0;
 };
 
 // token | (count << 1) | repetition-applies bit

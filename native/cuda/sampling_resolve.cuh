@@ -120,6 +120,8 @@ struct Scratch {
   int gapCount[4];
   double gapMass[4];
   double total;
+  unsigned long long walkTarget;  // the id-order draw (sampling_walk.cuh)
+  int walkToken;
 };
 
 // cand[0, n) sorted; gap g of sc.gapCount / sc.gapMass lies before window g of w (masses relative

@@ -254,6 +254,72 @@ Register distribution("sampling: distribution under temperature / top-k / top-p 
   }
 });
 
+// core/random.h's walkExp: the id-order draw's exp, computed with the same bits on every backend.
+Register walkExpAccuracy("sampling: walkExp against exp", [](Harness& h) {
+  double worst = 0;
+  for (int k = 0; k < 20000; k++) {
+    const float d = float(h.uniform(-87, 0));
+    worst = std::max(worst, std::fabs(double(walkExp(d)) / std::exp(double(d)) - 1));
+  }
+  // d log2(e) rounded to float bounds it: ~ulp(126) ln 2 = 5e-6 at the bottom of the range.
+  h.expect("relative error", worst < 1e-5, std::to_string(worst));
+  h.expect("exactly 1 at 0", walkExp(0.0f) == 1.0f);
+  h.expect("0 far below and for NaN", walkExp(-200.0f) == 0.0f && walkExp(std::nanf("")) == 0.0f);
+});
+
+// Rows without a cut are drawn in id order over segments of kWalkSegment tokens, each weighed
+// against the row's top: the frequencies over a few segments of very different heights (and a
+// NaN, never drawn) must be the softmax's.
+Register walkDistribution("sampling: rows without a cut drawn over several segments follow the softmax", [](Harness& h) {
+  const int vocab = 3 * kWalkSegment + 37, N = 12000;
+  Vec logits(static_cast<size_t>(vocab));
+  for (int i = 0; i < vocab; i++) {
+    const int seg = i / kWalkSegment;
+    const double lift = seg == 1 ? 3.0 : seg == 2 ? -4.0 : seg == 3 ? 1.0 : 0.0;
+    logits[size_t(i)] = double(float(h.uniform(-2, 2) + lift));
+  }
+  for (int i = 0; i < 8; i++) logits[size_t(h.randint(0, vocab - 1))] += 6;  // a few peaks
+  const int nanAt = h.randint(0, vocab - 1);
+  logits[size_t(nanAt)] = std::nan("");
+  const float temperature = 0.9f;
+  std::vector<Row> rows(N);
+  Vec batch;
+  batch.reserve(size_t(N) * vocab);
+  for (int i = 0; i < N; i++) {
+    rows[i].temperature = temperature;
+    rows[i].seed = 4242;
+    rows[i].outputIndex = i;
+    batch.insert(batch.end(), logits.begin(), logits.end());
+  }
+  StepOutput out = runSampler(h, batch, vocab, rows);
+  h.expect("rows", out.tokens.size() == size_t(N));
+  if (out.tokens.size() != size_t(N)) return;
+  Vec p(static_cast<size_t>(vocab), 0.0);
+  double m = -INFINITY, total = 0;
+  for (double l : logits)
+    if (!std::isnan(l)) m = std::max(m, double(float(l) * (1.0f / temperature)));
+  for (int i = 0; i < vocab; i++)
+    if (!std::isnan(logits[size_t(i)])) total += p[size_t(i)] = std::exp(double(float(logits[size_t(i)]) * (1.0f / temperature)) - m);
+  for (double& x : p) x /= total;
+  // Per segment, and per token for the ten most likely.
+  Vec wantSeg(4, 0.0), gotSeg(4, 0.0), got(static_cast<size_t>(vocab), 0.0);
+  for (int i = 0; i < vocab; i++) wantSeg[size_t(i / kWalkSegment)] += p[size_t(i)];
+  bool nanDrawn = false;
+  for (int t : out.tokens) {
+    gotSeg[size_t(t / kWalkSegment)] += 1.0 / N;
+    got[size_t(t)] += 1.0 / N;
+    nanDrawn |= t == nanAt;
+  }
+  double worst = 0;
+  for (int s = 0; s < 4; s++) worst = std::max(worst, std::fabs(gotSeg[size_t(s)] - wantSeg[size_t(s)]));
+  std::vector<int> order(static_cast<size_t>(vocab));
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + 10, order.end(), [&](int a, int b) { return p[size_t(a)] > p[size_t(b)]; });
+  for (int k = 0; k < 10; k++) worst = std::max(worst, std::fabs(got[size_t(order[size_t(k)])] - p[size_t(order[size_t(k)])]));
+  h.expect("frequencies", worst < 0.02, "largest |freq - p| " + std::to_string(worst));
+  h.expect("the NaN token is never drawn", !nanDrawn);
+});
+
 Register seeds("sampling: seeds are reproducible and independent of the batch", [](Harness& h) {
   const int vocab = 50;
   Vec logits = h.randomVec(size_t(vocab), -1, 1);
