@@ -122,9 +122,12 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
                               greedyScratch_.ptr, stream_);
     } else {
       cuda::launchSample(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
-                         reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults,
-                         sampleBufferTarget_, stream_);
+                         reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults, maxTopN,
+                         reinterpret_cast<int32_t*>(d + oIds), reinterpret_cast<float*>(d + oLps), sampleBufferTarget_,
+                         stream_);
     }
+    // Padding, and the rows whose top-n the sampler could not fold into its first read (or the split
+    // greedy path, which does not look for it); it returns at once for the others.
     if (maxTopN > 0)
       cuda::launchTopLogprobs(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams), devResults,
                               maxTopN, reinterpret_cast<int32_t*>(d + oIds), reinterpret_cast<float*>(d + oLps), stream_);

@@ -19,6 +19,7 @@
 #include "../core/random.h"
 #include "cuda_check.h"
 #include "sampling_resolve.cuh"
+#include "sampling_topn.cuh"
 #include "sampling_walk.cuh"
 
 namespace pagedinfer::cuda {
@@ -86,7 +87,8 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
                                                             const SampleRowParams* __restrict__ params,
                                                             const PenaltyEntry* __restrict__ penalties,
                                                             SampleRowResult* __restrict__ results, int bitmapWords,
-                                                            int bufferTarget) {
+                                                            int bufferTarget, int maxTopN, int32_t* __restrict__ topIds,
+                                                            float* __restrict__ topLogprobs) {
   extern __shared__ __align__(16) uint8_t smem[];
   uint64_t* cand = reinterpret_cast<uint64_t*>(smem);
   int* histC = reinterpret_cast<int*>(cand + kCap);
@@ -100,7 +102,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   const float* lg = logits + int64_t(blockIdx.x) * vocab;
   const Row row{p, penalties + p.penaltyBegin, bitmap, p.penaltyCount > 0 && bitmapWords > 0};
   const auto maxOp = [](float a, float b) { return fmaxf(a, b); };
-  SampleRowResult res{0, NAN, 0, 0.0f, 0.0f, {0, 0, 0}};
+  SampleRowResult res{0, NAN, 0, 0.0f, 0.0f, 0, {0, 0}};
 
   if (row.hasPenalties) {
     for (int w = tid; w < bitmapWords; w += kThreads) bitmap[w] = 0;
@@ -116,8 +118,15 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
 
   float rawM = -INFINITY, rawS = 0.0f;
   const bool wantRaw = p.numLogprobs >= 0;
-  const auto rawUpdate = [&](float l) {  // online log-sum-exp of the raw logits (logprobs only)
-    if (wantRaw) onlineLse(l, rawM, rawS);
+  // Raw top-n (sampling_topn.cuh), its lists in histM until the first read is done.
+  const int topN = vocab <= kTopMaxVocab && min(p.numLogprobs, vocab) <= maxTopN ? min(p.numLogprobs, vocab) : 0;
+  TopTracker topRaw;
+  topRaw.begin(histM, lg, vocab, topN, reinterpret_cast<float*>(cand));
+  const auto rawUpdate = [&](int i, float l) {  // every raw logit once: log-sum-exp and top-n (logprobs only)
+    if (wantRaw) {
+      onlineLse(l, rawM, rawS);
+      topRaw.offer(i, l);
+    }
   };
   const bool greedy = p.greedy != 0, walk = !greedy && p.walk != 0;
   float top = -INFINITY, hiRef = 0.0f;
@@ -127,7 +136,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
     float best = -INFINITY;
     int bestId = kNone;
     forEachLogit<kThreads>(lg, vocab, [&](int i, float l) {
-      rawUpdate(l);
+      rawUpdate(i, l);
       const float pen = row.penalized(i, l);
       if (pen > best || (pen == best && i < bestId)) {
         best = pen;
@@ -147,7 +156,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
             ? -1
             : walkRow(lg, vocab, uniform01(p.seed, uint64_t(p.outputIndex)),
                       [&](int i, float l) { return __fmul_rn(row.penalized(i, l), p.invTemperature); },
-                      [&](int, float l) { rawUpdate(l); }, reinterpret_cast<unsigned long long*>(smem),
+                      [&](int i, float l) { rawUpdate(i, l); }, reinterpret_cast<unsigned long long*>(smem),
                       reinterpret_cast<float*>(smem + size_t(segments) * 8), sc);
     res.token = token < 0 ? 0 : token;
     res.status = token < 0 ? 1 : 0;
@@ -190,7 +199,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
       float belowChunk = 0.0f;
       forEachLogit<kThreads>(lg + c0, c1 - c0, [&](int j, float l) {
         const int i = c0 + j;
-        rawUpdate(l);
+        rawUpdate(i, l);
         const float x = row.penalized(i, l) * p.invTemperature;
         if (x != x) return;
         valid++;
@@ -243,6 +252,8 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
                                               [](double a, double b) { return a + b; }, sc.redD);
   res.rawMax = rawMax;
   res.rawLse = wantRaw ? float(log(rawSum)) + rawMax : 0.0f;
+  res.topDone = topRaw.finish(topN, rawMax, res.rawLse, histC, sc, topIds + int64_t(blockIdx.x) * maxTopN,
+                              topLogprobs + int64_t(blockIdx.x) * maxTopN);
 
   if (!greedy && !walk) {
     top = blockReduce<kThreads>(top, maxOp, sc.redF);
@@ -360,8 +371,10 @@ size_t sampleSmemBytes(int vocab, bool penalties) {
 }
 
 void launchSample(const float* logits, int rows, int vocab, const SampleRowParams* params, const PenaltyEntry* penalties,
-                  bool anyPenalties, SampleRowResult* results, int bufferTarget, cudaStream_t stream) {
+                  bool anyPenalties, SampleRowResult* results, int maxTopN, int32_t* topIds, float* topLogprobs,
+                  int bufferTarget, cudaStream_t stream) {
   if (rows <= 0) return;
+  if (!topIds || !topLogprobs) maxTopN = 0;
   const size_t smem = sampleSmemBytes(vocab, anyPenalties);
   // Opt in once for the largest common size (a vocabulary of 1M with penalties); beyond it, per call.
   static std::atomic<uint32_t> configured{0};
@@ -370,7 +383,8 @@ void launchSample(const float* logits, int rows, int vocab, const SampleRowParam
   else allowDynamicSmem(sampleKernel, common, configured);
   sampleKernel<<<rows, kThreads, smem, stream>>>(logits, vocab, params, penalties, results,
                                                  anyPenalties ? (vocab + 31) / 32 : 0,
-                                                 bufferTarget > 0 ? std::min(bufferTarget, kCap / 2) : kDefaultBufferTarget);
+                                                 bufferTarget > 0 ? std::min(bufferTarget, kCap / 2) : kDefaultBufferTarget,
+                                                 std::max(maxTopN, 0), topIds, topLogprobs);
   CUDA_CHECK_LAUNCH("sample");
 }
 

@@ -38,15 +38,21 @@ struct SampleRowResult {
   int32_t status;
   float rawMax;  // of the raw logits
   float rawLse;  // log-sum-exp of the raw logits (float(log(sum)) + max, as the CPU sampler)
-  int32_t pad[3];
+  int32_t topDone;  // 1: launchSample wrote the row's top-n logprobs (launchTopLogprobs skips it)
+  int32_t pad[2];
 };
 
 // Bytes of dynamic shared memory the sampler needs for a vocabulary (penalty bitmap included when
 // any row has penalties).
 size_t sampleSmemBytes(int vocab, bool penalties);
-// bufferTarget: values the first read aims to keep above its threshold (0: the default, 512).
+// bufferTarget: values the first read aims to keep above its threshold (0: the default, 256).
+// With maxTopN > 0 (topIds / topLogprobs [rows][maxTopN], as launchTopLogprobs) the kernel also
+// finds each row's raw top-n during its first read where it can prove them (sampling_topn.cuh),
+// writes entries [0, n) and sets topDone; launchTopLogprobs must still run after it (padding, and
+// the rows not done).
 void launchSample(const float* logits, int rows, int vocab, const SampleRowParams* params, const PenaltyEntry* penalties,
-                  bool anyPenalties, SampleRowResult* results, int bufferTarget, cudaStream_t stream);
+                  bool anyPenalties, SampleRowResult* results, int maxTopN, int32_t* topIds, float* topLogprobs,
+                  int bufferTarget, cudaStream_t stream);
 // Greedy rows without penalties, each split over kGreedySplit CTAs (sampling_greedy.cu): for a few
 // rows (kGreedySplitMaxRows) and vocab % 4 == 0. `scratch`: greedySplitScratchBytes(rows), zero
 // before the first launch (its arrival counters; the kernel leaves them zero).
@@ -55,7 +61,8 @@ size_t greedySplitScratchBytes(int rows);
 void launchGreedySplit(const float* logits, int rows, int vocab, const SampleRowParams* params, SampleRowResult* results,
                        void* scratch, cudaStream_t stream);
 // Top-n raw logprobs of rows with numLogprobs > 0 (after launchSample: it reads rawMax/rawLse):
-// topIds/topLogprobs [rows][maxTopN], padded with -1 / -inf. A row it cannot resolve gets status 1.
+// topIds/topLogprobs [rows][maxTopN], padded with -1 / -inf. Rows with topDone set keep what
+// launchSample wrote (only their padding is written). A row it cannot resolve gets status 1.
 void launchTopLogprobs(const float* logits, int rows, int vocab, const SampleRowParams* params, SampleRowResult* results,
                        int maxTopN, int32_t* topIds, float* topLogprobs, cudaStream_t stream);
 

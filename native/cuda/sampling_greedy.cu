@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(kThreads) greedySplitKernel(const float* __res
         const GreedyPartial p = partial(c);
         if (p.rawMax != -INFINITY) sum += p.rawSum * exp(double(p.rawMax) - double(m));
       }
-      SampleRowResult res{0, NAN, 0, 0.0f, 0.0f, {0, 0, 0}};
+      SampleRowResult res{0, NAN, 0, 0.0f, 0.0f, 0, {0, 0}};
       res.token = bid == kNone ? 0 : bid;
       if (lg[0] != lg[0]) res.token = 0;  // the CPU's arg-max starts at 0 and never replaces a NaN there
       res.rawMax = m;

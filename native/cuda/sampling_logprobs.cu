@@ -2,7 +2,8 @@
 // per row, two reads of the row. A count histogram of (rawMax - logit) finds the bin holding the
 // n-th largest logit; every logit in that bin or above is collected, bitonic-sorted in the CPU
 // sampler's order (value desc, id asc) and the first n are written. If those bins hold more
-// than the shared-memory capacity the row is flagged and the host computes it.
+// than the shared-memory capacity the row is flagged and the host computes it. Rows whose top-n
+// the sampler already found in its first read (topDone, sampling_topn.cuh) only get their padding.
 #include <algorithm>
 #include <atomic>
 
@@ -38,7 +39,7 @@ __global__ void __launch_bounds__(kThreads, 2) topLogprobsKernel(const float* __
     ids[i] = -1;
     lps[i] = -INFINITY;
   }
-  if (n <= 0 || results[row].status != 0) return;
+  if (n <= 0 || results[row].status != 0 || results[row].topDone) return;  // topDone: sampleKernel wrote [0, n)
   const float rawMax = results[row].rawMax, lse = results[row].rawLse;
   const float* lg = logits + int64_t(row) * vocab;
 

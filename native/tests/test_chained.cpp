@@ -173,7 +173,7 @@ Register cudaChainKernels("cuda kernels: keep sampled ids, gather chained tokens
   std::vector<cuda::SampleRowResult> results(static_cast<size_t>(rows));
   std::vector<int32_t> wantIds(static_cast<size_t>(rows));
   for (int r = 0; r < rows; r++) {
-    results[size_t(r)] = cuda::SampleRowResult{h.randint(0, 150000), -1.0f, h.randint(0, 9) == 0 ? 1 : 0, 0, 0, {0, 0, 0}};
+    results[size_t(r)] = cuda::SampleRowResult{h.randint(0, 150000), -1.0f, h.randint(0, 9) == 0 ? 1 : 0, 0, 0, 0, {0, 0}};
     wantIds[size_t(r)] = results[size_t(r)].status == 0 ? results[size_t(r)].token : -1;
   }
   // Distinct token indices (as the engine's placeholders are), rows in any order.
