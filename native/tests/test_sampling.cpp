@@ -449,5 +449,159 @@ Register oddVocabMatchesCpu("sampling: rows without a cut, an odd vocabulary, eq
   }
 });
 
+// The raw top-n logprobs (numLogprobs > 0) of rows of every kind against core/sampler.cpp's
+// sampleRow: ids exactly, logprobs within 1e-4, entries past a row's n padded with -1 / -inf. The
+// CUDA sampler finds the top-n during its first read where it can prove it (sampling_topn.cuh)
+// and leaves the other rows to a second kernel; these logits give it ties at the top and at the
+// n-th place, a NaN, a flat row, and rows whose logits increase with the id (every logit would
+// enter a per-thread list: those rows must take the second kernel and still be right).
+SampleParams hostParams(const Row& c, const std::vector<int32_t>& penalty) {
+  SampleParams p;
+  p.temperature = c.temperature;
+  p.topK = c.topK;
+  p.topP = c.topP;
+  p.minP = c.minP;
+  p.repetitionPenalty = c.rep;
+  p.presencePenalty = c.presence;
+  p.frequencyPenalty = c.frequency;
+  p.seed = c.seed;
+  p.outputIndex = c.outputIndex;
+  p.numLogprobs = c.numLogprobs;
+  p.penaltyTokens = penalty.data();
+  p.numPenaltyTokens = int(penalty.size());
+  p.promptLen = int(c.prompt.size());
+  return p;
+}
+
+void checkTopLogprobs(Harness& h, int vocab, const std::string& set) {
+  enum Shape { kLlm, kNan, kFlat, kIncreasing };
+  struct Spec { int kind, n; Shape shape; };
+  std::vector<Spec> specs;
+  for (int kind = 0; kind < 5; kind++)
+    for (int n : {1, 5, 20}) specs.push_back({kind, n, kLlm});
+  for (int n : {1, 5, 20}) specs.push_back({n == 1 ? 0 : n == 5 ? 1 : 2, n, kIncreasing});
+  specs.push_back({0, 20, kNan});
+  specs.push_back({2, 5, kNan});
+  specs.push_back({1, 20, kFlat});
+  specs.push_back({2, 0, kLlm});   // chosen logprob only: padded
+  specs.push_back({3, -1, kLlm});  // no logprobs: padded
+  const int R = int(specs.size()), maxN = 20;
+  std::vector<Row> rows(static_cast<size_t>(R));
+  for (int r = 0; r < R; r++) {
+    Row& row = rows[size_t(r)];
+    const int kind = specs[size_t(r)].kind;
+    row.temperature = kind == 0 ? 0.0f : kind == 1 ? 1.0f : kind == 2 ? 0.7f : kind == 3 ? 0.8f : 0.9f;
+    row.topP = kind == 2 ? 0.9f : 1.0f;
+    row.topK = kind == 3 ? 50 : 0;
+    row.minP = kind == 3 ? 0.05f : 0.0f;
+    row.seed = 500 + uint64_t(h.randint(0, 1 << 20));
+    row.outputIndex = r;
+    row.numLogprobs = specs[size_t(r)].n;
+    if (kind == 4) {
+      row.rep = 1.3f;
+      row.presence = 0.5f;
+      row.frequency = 0.2f;
+      for (int i = 0; i < 20; i++) row.prompt.push_back(h.randint(0, vocab - 1));
+      for (int i = 0; i < 30; i++) row.output.push_back(h.randint(0, 200));
+    }
+  }
+  // Float values (what the kernels see), fresh per call.
+  const auto makeLogits = [&]() {
+    Vec logits(size_t(R) * vocab);
+    for (int r = 0; r < R; r++) {
+      double* l = &logits[size_t(r) * vocab];
+      const Shape shape = specs[size_t(r)].shape;
+      if (shape == kIncreasing) {
+        for (int i = 0; i < vocab; i++) l[i] = double(float(-10.0 + 20.0 * i / vocab));
+        continue;
+      }
+      for (int i = 0; i < vocab; i++) l[i] = double(float(shape == kFlat ? h.uniform(-3, 3) : h.uniform(-4, 4)));
+      if (shape == kFlat) continue;
+      for (int i = 0; i < 40; i++) {
+        double& v = l[h.randint(0, vocab - 1)];
+        v = double(float(v + h.uniform(4, 12)));
+      }
+      // Ties (the lower id first): the top value at two ids, then the n-th best value at the next.
+      std::vector<int> order(static_cast<size_t>(vocab));
+      std::iota(order.begin(), order.end(), 0);
+      const auto rank = [&]() {
+        std::partial_sort(order.begin(), order.begin() + maxN + 1, order.end(),
+                          [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+      };
+      rank();
+      const int other = (order[3] + h.randint(1, vocab - 1)) % vocab;
+      l[order[3]] = l[other] = double(float(l[order[0]] + 1.0));
+      rank();
+      const int n = std::max(1, specs[size_t(r)].n);
+      l[order[size_t(n)]] = l[order[size_t(n - 1)]];
+      if (shape == kNan) l[h.randint(maxN + 1, vocab - 1)] = std::nan("");  // past the first n ids: see below
+    }
+    return logits;
+  };
+  // First a run on other logits, so that whatever the device output buffers still hold is wrong.
+  runSampler(h, makeLogits(), vocab, rows);
+  const Vec logits = makeLogits();
+  StepOutput out = runSampler(h, logits, vocab, rows);
+  h.expect(set + " rows", out.tokens.size() == size_t(R) && out.maxTopN == maxN,
+           std::to_string(out.tokens.size()) + " rows, maxTopN " + std::to_string(out.maxTopN));
+  if (out.tokens.size() != size_t(R) || out.maxTopN != maxN) return;
+  SampleScratch scratch;
+  std::vector<float> row(static_cast<size_t>(vocab));
+  for (int r = 0; r < R; r++) {
+    const Row& c = rows[size_t(r)];
+    const int n = std::max(0, c.numLogprobs);
+    for (int i = 0; i < vocab; i++) row[size_t(i)] = float(logits[size_t(r) * vocab + i]);
+    std::vector<int32_t> penalty(c.prompt.begin(), c.prompt.end());
+    penalty.insert(penalty.end(), c.output.begin(), c.output.end());
+    std::vector<int32_t> ids(size_t(maxN), -1);
+    std::vector<float> lps(size_t(maxN), -INFINITY);
+    const SampleResult want = sampleRow(row.data(), vocab, hostParams(c, penalty), scratch, ids.data(), lps.data());
+    // With a NaN in the row the CPU sampler's log-sum-exp is NaN (so are its logprobs) while the
+    // GPU's leaves the NaN out; either is accepted: the CPU sampler's, or its answer on the row
+    // with the NaN as -inf. (The NaN is placed past the first n ids because std::partial_sort
+    // there would keep it among the first n.)
+    std::vector<float> lpsNoNan = lps;
+    if (specs[size_t(r)].shape == kNan) {
+      std::vector<float> clean = row;
+      for (float& v : clean)
+        if (std::isnan(v)) v = -INFINITY;
+      std::vector<int32_t> idsNoNan(size_t(maxN), -1);
+      sampleRow(clean.data(), vocab, hostParams(c, penalty), scratch, idsNoNan.data(), lpsNoNan.data());
+      h.expect(set + " row " + std::to_string(r) + " reference", idsNoNan == ids);
+    }
+    const std::string name = set + " row " + std::to_string(r) + " (kind " + std::to_string(specs[size_t(r)].kind) +
+                             ", n " + std::to_string(c.numLogprobs) + ")";
+    h.expect(name + " token", out.tokens[size_t(r)] == want.token,
+             "got " + std::to_string(out.tokens[size_t(r)]) + ", CPU sampler " + std::to_string(want.token));
+    int badIds = 0, badLps = 0, badPad = 0;
+    std::string first;
+    for (int i = 0; i < maxN; i++) {
+      const int32_t gotId = out.topIds[size_t(r) * maxN + i];
+      const float got = out.topLogprobs[size_t(r) * maxN + i];
+      if (i >= n) {
+        if (gotId != -1 || got != -INFINITY) badPad++;
+        continue;
+      }
+      const bool near = std::fabs(got - lps[size_t(i)]) < 1e-4 || (std::isnan(got) && std::isnan(lps[size_t(i)])) ||
+                        std::fabs(got - lpsNoNan[size_t(i)]) < 1e-4;
+      if (gotId != ids[size_t(i)] || !near) {
+        badIds += gotId != ids[size_t(i)];
+        badLps += !near;
+        if (first.empty())
+          first = "first at " + std::to_string(i) + ": id " + std::to_string(gotId) + " vs " + std::to_string(ids[size_t(i)]) +
+                  ", logprob " + std::to_string(got) + " vs " + std::to_string(lps[size_t(i)]);
+      }
+    }
+    h.expect(name + " top ids", badIds == 0, std::to_string(badIds) + " differ; " + first);
+    h.expect(name + " top logprobs", badLps == 0, std::to_string(badLps) + " differ; " + first);
+    h.expect(name + " padding", badPad == 0, std::to_string(badPad) + " entries past n not -1 / -inf");
+  }
+}
+
+Register topLogprobsMatchCpu("sampling: top-n logprobs of every kind of row equal the CPU sampler's", [](Harness& h) {
+  checkTopLogprobs(h, 128000, "vocab 128000");
+  checkTopLogprobs(h, 50001, "vocab 50001");
+});
+
 }  // namespace
 }  // namespace pagedinfer::test
