@@ -273,9 +273,17 @@ void benchSampling(Bench& bench) {
   view.logitRows = logitRows.data();
   view.sampling = &sv;
   // mode: 0 greedy, 1 T=1, 2 T=0.7 top-p 0.9, 3 T=0.8 top-k 50 min-p 0.05, 4 a mix of all four
+  // The mix's kinds, row by row (PAGEDINFER_BENCH_SAMPLING_MIX=1,2 mixes T = 1 and top-p rows only).
+  std::vector<int> mixKinds = {0, 1, 2, 3};
+  if (const char* mix = std::getenv("PAGEDINFER_BENCH_SAMPLING_MIX")) {
+    mixKinds.clear();
+    for (const char* c = mix; *c; c++)
+      if (*c >= '0' && *c <= '3') mixKinds.push_back(*c - '0');
+    if (mixKinds.empty()) mixKinds = {0, 1, 2, 3};
+  }
   auto configure = [&](int mode, int logprobs) {
     for (int r = 0; r < rows; r++) {
-      const int m = mode == 4 ? r % 4 : mode;
+      const int m = mode == 4 ? mixKinds[size_t(r) % mixKinds.size()] : mode;
       params.temperature[r] = m == 0 ? 0.0f : m == 1 ? 1.0f : m == 2 ? 0.7f : 0.8f;
       params.topP[r] = m == 2 ? 0.9f : 1.0f;
       params.topK[r] = m == 3 ? 50 : 0;

@@ -33,10 +33,13 @@ __device__ __forceinline__ void onlineLse(float l, float& m, float& s) {
   }
 }
 
+// Whether 16-byte loads may read p (a row of an odd vocabulary starts anywhere).
+__device__ __forceinline__ bool aligned16(const float* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
 // Calls f(index, value) for every element of row[0, n), four 16-byte loads in flight per thread.
 template <int THREADS, typename F>
 __device__ __forceinline__ void forEachLogit(const float* __restrict__ row, int n, F&& f) {
-  if ((n & 3) == 0) {
+  if ((n & 3) == 0 && aligned16(row)) {
     const float4* r4 = reinterpret_cast<const float4*>(row);
     const int n4 = n >> 2;
     int v = threadIdx.x;

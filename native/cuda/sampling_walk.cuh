@@ -33,7 +33,7 @@ __device__ int walkRow(const float* __restrict__ lg, int vocab, double u, const 
   for (int s = warp; s < segments; s += kThreads / 32) {
     const int base = s * kWalkSegment;
     float x[kWalkPerLane];
-    if ((vocab & 3) == 0 && base + kWalkSegment <= vocab) {
+    if (aligned16(lg) && base + kWalkSegment <= vocab) {  // segments are 2 KB: all aligned if the row is
       const float4* r4 = reinterpret_cast<const float4*>(lg + base);
       float4 v[kWalkPerLane / 4];
 #pragma unroll
