@@ -53,6 +53,25 @@ StepOutput runSampler(Harness& h, const Vec& logits, int vocab, const std::vecto
   return out;
 }
 
+// The CPU sampler's parameters for a test row (penalty: its prompt then output tokens).
+SampleParams hostParams(const Row& c, const std::vector<int32_t>& penalty) {
+  SampleParams p;
+  p.temperature = c.temperature;
+  p.topK = c.topK;
+  p.topP = c.topP;
+  p.minP = c.minP;
+  p.repetitionPenalty = c.rep;
+  p.presencePenalty = c.presence;
+  p.frequencyPenalty = c.frequency;
+  p.seed = c.seed;
+  p.outputIndex = c.outputIndex;
+  p.numLogprobs = c.numLogprobs;
+  p.penaltyTokens = penalty.data();
+  p.numPenaltyTokens = int(penalty.size());
+  p.promptLen = int(c.prompt.size());
+  return p;
+}
+
 int argmax(const double* l, int n) {
   int best = 0;
   for (int i = 1; i < n; i++)
@@ -390,20 +409,7 @@ Register matchesCpu("sampling: tokens and logprobs equal the CPU sampler's (larg
     const Row& c = rows[r];
     std::vector<int32_t> penalty(c.prompt.begin(), c.prompt.end());
     penalty.insert(penalty.end(), c.output.begin(), c.output.end());
-    SampleParams p;
-    p.temperature = c.temperature;
-    p.topK = c.topK;
-    p.topP = c.topP;
-    p.minP = c.minP;
-    p.repetitionPenalty = c.rep;
-    p.presencePenalty = c.presence;
-    p.frequencyPenalty = c.frequency;
-    p.seed = c.seed;
-    p.outputIndex = c.outputIndex;
-    p.numLogprobs = c.numLogprobs;
-    p.penaltyTokens = penalty.data();
-    p.numPenaltyTokens = int(penalty.size());
-    p.promptLen = int(c.prompt.size());
+    const SampleParams p = hostParams(c, penalty);
     std::vector<int32_t> ids(3);
     std::vector<float> lps(3);
     const SampleResult want = sampleRow(row.data(), vocab, p, scratch, ids.data(), lps.data());
@@ -455,23 +461,6 @@ Register oddVocabMatchesCpu("sampling: rows without a cut, an odd vocabulary, eq
 // and leaves the other rows to a second kernel; these logits give it ties at the top and at the
 // n-th place, a NaN, a flat row, and rows whose logits increase with the id (every logit would
 // enter a per-thread list: those rows must take the second kernel and still be right).
-SampleParams hostParams(const Row& c, const std::vector<int32_t>& penalty) {
-  SampleParams p;
-  p.temperature = c.temperature;
-  p.topK = c.topK;
-  p.topP = c.topP;
-  p.minP = c.minP;
-  p.repetitionPenalty = c.rep;
-  p.presencePenalty = c.presence;
-  p.frequencyPenalty = c.frequency;
-  p.seed = c.seed;
-  p.outputIndex = c.outputIndex;
-  p.numLogprobs = c.numLogprobs;
-  p.penaltyTokens = penalty.data();
-  p.numPenaltyTokens = int(penalty.size());
-  p.promptLen = int(c.prompt.size());
-  return p;
-}
 
 void checkTopLogprobs(Harness& h, int vocab, const std::string& set) {
   enum Shape { kLlm, kNan, kFlat, kIncreasing };
