@@ -29,11 +29,14 @@ void penalize(float* work, const int32_t* tokens, int n, std::vector<int32_t>& s
 }
 
 // The id-order draw of sampler.h's walksById rows; false when the row's top is not finite.
-bool walkById(const float* work, int vocab, const SampleParams& p, int32_t& token) {
+bool walkById(const float* work, int vocab, const SampleParams& p, SampleScratch& scratch, int32_t& token) {
   const float invT = 1.0f / p.temperature;
   const int segments = (vocab + kWalkSegment - 1) / kWalkSegment;
-  std::vector<float> segMax(static_cast<size_t>(segments), -INFINITY);
-  std::vector<uint64_t> segSum(static_cast<size_t>(segments), 0);
+  std::vector<float>& segMax = scratch.segmentMax;
+  std::vector<uint64_t>& segSum = scratch.segmentSum;
+  std::vector<uint64_t>& segWeight = scratch.segmentWeight;
+  segMax.assign(size_t(segments), -INFINITY);
+  segSum.assign(size_t(segments), 0);
   float top = -INFINITY;
   for (int s = 0; s < segments; s++) {
     const int begin = s * kWalkSegment, end = std::min(vocab, begin + kWalkSegment);
@@ -46,12 +49,13 @@ bool walkById(const float* work, int vocab, const SampleParams& p, int32_t& toke
     top = std::fmax(top, m);
   }
   if (!std::isfinite(top)) return false;
+  segWeight.resize(size_t(segments));
   uint64_t total = 0;
-  for (int s = 0; s < segments; s++) total += walkSegmentWeight(segSum[size_t(s)], segMax[size_t(s)], top);
+  for (int s = 0; s < segments; s++) total += segWeight[size_t(s)] = walkSegmentWeight(segSum[size_t(s)], segMax[size_t(s)], top);
   const uint64_t target = walkRowTarget(uniform01(p.seed, uint64_t(p.outputIndex)), total);
   uint64_t before = 0;
   for (int s = 0; s < segments; s++) {
-    const uint64_t w = walkSegmentWeight(segSum[size_t(s)], segMax[size_t(s)], top);
+    const uint64_t w = segWeight[size_t(s)];
     if (target >= before + w) {
       before += w;
       continue;
@@ -95,7 +99,7 @@ SampleResult sampleRow(const float* logits, int vocab, const SampleParams& p, Sa
     for (int32_t i = 1; i < vocab; i++)
       if (work[i] > work[best]) best = i;
     result.token = best;
-  } else if (walksById(p, vocab) && walkById(work.data(), vocab, p, result.token)) {
+  } else if (walksById(p, vocab) && walkById(work.data(), vocab, p, scratch, result.token)) {
     // drawn in id order
   } else {
     auto& cand = scratch.candidates;

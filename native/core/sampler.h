@@ -39,6 +39,8 @@ struct SampleScratch {
   std::vector<float> work;
   std::vector<std::pair<float, int32_t>> candidates;
   std::vector<int32_t> sortedTokens;
+  std::vector<float> segmentMax;  // the id-order draw's segments (walksById below)
+  std::vector<uint64_t> segmentSum, segmentWeight;
 };
 
 // Temperatures below this are greedy (as vLLM's sampling epsilon).
