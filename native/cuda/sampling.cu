@@ -150,14 +150,10 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
     if (first != first) res.token = 0;  // the CPU's arg-max starts at 0 and never replaces a NaN there
   } else if (walk) {
     // Segment sums over the candidate buffer and the histograms (contiguous, unused by this row).
-    const int segments = (vocab + kWalkSegment - 1) / kWalkSegment;
-    const int token =
-        segments > walkMaxSegments(size_t(kCap) * 8 + size_t(kBins) * 12)
-            ? -1
-            : walkRow(lg, vocab, uniform01(p.seed, uint64_t(p.outputIndex)),
-                      [&](int i, float l) { return __fmul_rn(row.penalized(i, l), p.invTemperature); },
-                      [&](int i, float l) { rawUpdate(i, l); }, reinterpret_cast<unsigned long long*>(smem),
-                      reinterpret_cast<float*>(smem + size_t(segments) * 8), sc);
+    const int token = walkRow(
+        lg, vocab, uniform01(p.seed, uint64_t(p.outputIndex)),
+        [&](int i, float l) { return __fmul_rn(row.penalized(i, l), p.invTemperature); },
+        [&](int i, float l) { rawUpdate(i, l); }, smem, size_t(kCap) * 8 + size_t(kBins) * 12, sc);
     res.token = token < 0 ? 0 : token;
     res.status = token < 0 ? 1 : 0;
   } else {

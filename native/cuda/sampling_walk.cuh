@@ -15,17 +15,18 @@ namespace pagedinfer::cuda::sampler {
 
 constexpr int kWalkPerLane = kWalkSegment / 32;
 
-// Segments whose (sum, max) fit in `bytes` of shared memory.
-__host__ __device__ constexpr int walkMaxSegments(size_t bytes) { return int(bytes / (8 + 4)); }
-
-// Draws the row: returns the token, or -1 when the row's top is not finite (the host redoes it).
-// `scaled(i, l)` is x (penalties, then 1/T, rounded as the CPU's), `raw(i, l)` sees every raw
-// logit once. segSum / segMax: shared memory for the row's segments. All threads call it.
+// Draws the row: returns the token, or -1 when the row's top is not finite or its segments'
+// (sum, max) do not fit in `smemBytes` (the host redoes those rows). `scaled(i, l)` is x
+// (penalties, then 1/T, rounded as the CPU's), `raw(i, l)` sees every raw logit once. `smem`: free
+// shared memory (16-byte aligned), the segments' sums first, then their maxima. All threads call it.
 template <typename Scaled, typename Raw>
 __device__ int walkRow(const float* __restrict__ lg, int vocab, double u, const Scaled& scaled, const Raw& raw,
-                       unsigned long long* segSum, float* segMax, Scratch& sc) {
+                       uint8_t* smem, size_t smemBytes, Scratch& sc) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int segments = (vocab + kWalkSegment - 1) / kWalkSegment;
+  if (size_t(segments) * (8 + 4) > smemBytes) return -1;  // block-uniform
+  unsigned long long* segSum = reinterpret_cast<unsigned long long*>(smem);
+  float* segMax = reinterpret_cast<float*>(smem + size_t(segments) * 8);
   const auto maxOp = [](float a, float b) { return fmaxf(a, b); };
   const auto addOp = [](unsigned long long a, unsigned long long b) { return a + b; };
   if (tid == 0) sc.found = -1;
