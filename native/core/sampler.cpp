@@ -76,6 +76,24 @@ bool walkById(const float* work, int vocab, const SampleParams& p, SampleScratch
 
 }  // namespace
 
+SampleParams rowParams(const SamplingView& sv, int r) {
+  SampleParams p;
+  p.temperature = sv.temperature[r];
+  p.topK = sv.topK[r];
+  p.topP = sv.topP[r];
+  p.minP = sv.minP[r];
+  p.repetitionPenalty = sv.repetitionPenalty[r];
+  p.presencePenalty = sv.presencePenalty[r];
+  p.frequencyPenalty = sv.frequencyPenalty[r];
+  p.seed = uint64_t(sv.seeds[2 * r]) | (uint64_t(sv.seeds[2 * r + 1]) << 32);
+  p.outputIndex = sv.outputIndex[r];
+  p.numLogprobs = sv.numLogprobs[r];
+  p.penaltyTokens = sv.penaltyTokens ? sv.penaltyTokens + sv.penaltyOffsets[r] : nullptr;
+  p.numPenaltyTokens = sv.penaltyOffsets[r + 1] - sv.penaltyOffsets[r];
+  p.promptLen = sv.penaltyPromptLens[r];
+  return p;
+}
+
 void applyPenalties(float* work, int vocab, const SampleParams& p, std::vector<int32_t>& sortedScratch) {
   (void)vocab;
   if (!p.penaltyTokens || p.numPenaltyTokens == 0) return;

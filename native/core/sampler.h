@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "random.h"
+#include "step.h"
 
 namespace pagedinfer {
 
@@ -33,6 +34,9 @@ struct SampleResult {
   int32_t token = -1;
   float logprob = 0;
 };
+
+// Row r of a step's sampling parameters.
+SampleParams rowParams(const SamplingView& sv, int r);
 
 // Scratch a caller reuses across rows to avoid allocation per token.
 struct SampleScratch {

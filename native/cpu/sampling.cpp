@@ -26,20 +26,7 @@ void CpuBackend::enqueueSample(Tensor logits, const StepView& s, const StepView&
   pool().parallelFor(rows, 1, [&](int64_t r0, int64_t r1) {
     SampleScratch scratch;
     for (int64_t r = r0; r < r1; r++) {
-      SampleParams p;
-      p.temperature = sv->temperature[r];
-      p.topK = sv->topK[r];
-      p.topP = sv->topP[r];
-      p.minP = sv->minP[r];
-      p.repetitionPenalty = sv->repetitionPenalty[r];
-      p.presencePenalty = sv->presencePenalty[r];
-      p.frequencyPenalty = sv->frequencyPenalty[r];
-      p.seed = uint64_t(sv->seeds[2 * r]) | (uint64_t(sv->seeds[2 * r + 1]) << 32);
-      p.outputIndex = sv->outputIndex[r];
-      p.numLogprobs = sv->numLogprobs[r];
-      p.penaltyTokens = sv->penaltyTokens + sv->penaltyOffsets[r];
-      p.numPenaltyTokens = sv->penaltyOffsets[r + 1] - sv->penaltyOffsets[r];
-      p.promptLen = sv->penaltyPromptLens[r];
+      const SampleParams p = rowParams(*sv, int(r));
       SampleResult res = sampleRow(logits.f32() + r * vocab, vocab, p, scratch,
                                    maxTopN ? out.topIds.data() + r * maxTopN : nullptr,
                                    maxTopN ? out.topLogprobs.data() + r * maxTopN : nullptr);

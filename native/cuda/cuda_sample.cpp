@@ -21,24 +21,6 @@ namespace {
 
 size_t align16(size_t n) { return (n + 15) / 16 * 16; }
 
-SampleParams hostParams(const SamplingView& sv, int r) {
-  SampleParams p;
-  p.temperature = sv.temperature[r];
-  p.topK = sv.topK[r];
-  p.topP = sv.topP[r];
-  p.minP = sv.minP[r];
-  p.repetitionPenalty = sv.repetitionPenalty[r];
-  p.presencePenalty = sv.presencePenalty[r];
-  p.frequencyPenalty = sv.frequencyPenalty[r];
-  p.seed = uint64_t(sv.seeds[2 * r]) | (uint64_t(sv.seeds[2 * r + 1]) << 32);
-  p.outputIndex = sv.outputIndex[r];
-  p.numLogprobs = sv.numLogprobs[r];
-  p.penaltyTokens = sv.penaltyTokens ? sv.penaltyTokens + sv.penaltyOffsets[r] : nullptr;
-  p.numPenaltyTokens = sv.penaltyOffsets[r + 1] - sv.penaltyOffsets[r];
-  p.promptLen = sv.penaltyPromptLens[r];
-  return p;
-}
-
 // (token, flags) of one row: repetition applies to every distinct prompt or output token,
 // presence / frequency to output tokens with their counts (core/sampler.cpp's applyPenalties).
 void penaltyEntries(const SampleParams& p, std::vector<cuda::PenaltyEntry>& out) {
@@ -80,7 +62,7 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
     std::vector<cuda::SampleRowParams> params(static_cast<size_t>(rows));
     std::vector<cuda::PenaltyEntry> entries;
     for (int r = 0; r < rows; r++) {
-      const SampleParams hp = hostParams(*sv, r);
+      const SampleParams hp = rowParams(*sv, r);
       cuda::SampleRowParams& p = params[size_t(r)];
       p.invTemperature = hp.temperature > 0 ? 1.0f / hp.temperature : 0.0f;
       p.topP = hp.topP;
@@ -182,7 +164,7 @@ void CudaBackend::finishSample(const StepView& host, StepOutput& out) {
     out.resampledRows.push_back(r);
     row.resize(size_t(vocab));
     CUDA_CHECK(cudaMemcpy(row.data(), slot.logits + size_t(r) * vocab, size_t(vocab) * 4, cudaMemcpyDeviceToHost));
-    const SampleResult res = sampleRow(row.data(), vocab, hostParams(*host.sampling, r), scratch,
+    const SampleResult res = sampleRow(row.data(), vocab, rowParams(*host.sampling, r), scratch,
                                        maxTopN ? out.topIds.data() + size_t(r) * maxTopN : nullptr,
                                        maxTopN ? out.topLogprobs.data() + size_t(r) * maxTopN : nullptr);
     out.tokens[size_t(r)] = res.token;
