@@ -445,11 +445,7 @@ Register oddVocabMatchesCpu("sampling: rows without a cut, an odd vocabulary, eq
   std::vector<float> row(static_cast<size_t>(vocab));
   for (int r = 0; r < R && out.tokens.size() == size_t(R); r++) {
     for (int i = 0; i < vocab; i++) row[i] = float(logits[size_t(r) * vocab + i]);
-    SampleParams p;
-    p.temperature = rows[r].temperature;
-    p.seed = rows[r].seed;
-    p.outputIndex = rows[r].outputIndex;
-    const SampleResult want = sampleRow(row.data(), vocab, p, scratch, nullptr, nullptr);
+    const SampleResult want = sampleRow(row.data(), vocab, hostParams(rows[r], {}), scratch, nullptr, nullptr);
     h.expect("row " + std::to_string(r), out.tokens[r] == want.token,
              "got " + std::to_string(out.tokens[r]) + ", CPU sampler " + std::to_string(want.token));
   }
