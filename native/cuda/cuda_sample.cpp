@@ -104,7 +104,9 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
                               greedyScratch_.ptr, stream_);
     } else {
       cuda::launchSample(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
-                         reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), devResults, maxTopN,
+                         reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(),
+                         std::any_of(params.begin(), params.end(), [](const cuda::SampleRowParams& p) { return p.numLogprobs >= 0; }),
+                         devResults, maxTopN,
                          reinterpret_cast<int32_t*>(d + oIds), reinterpret_cast<float*>(d + oLps), sampleBufferTarget_,
                          stream_);
     }

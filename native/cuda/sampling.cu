@@ -83,6 +83,13 @@ __device__ void sortCandidates(uint64_t* cand, int n) {
   bitonicSort<kThreads>(cand, size);
 }
 
+// kPenalties / kLogprobs: whether any row of the launch has penalties / wants logprobs. Without,
+// the per-logit penalty lookup (a bitmap test and a binary search) or log-sum-exp and top-n
+// tracking, inlined at every logit of every unrolled loop, is compiled out. Both made the hot loops
+// too large for an SM's instruction cache once two kinds of row (two loops) shared the SM, as they
+// do in a mixed batch: a mix of four kinds took 116 us where each kind alone took at most 91
+// (docs/cuda-kernels.md S11, S12).
+template <bool kPenalties, bool kLogprobs>
 __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restrict__ logits, int vocab,
                                                             const SampleRowParams* __restrict__ params,
                                                             const PenaltyEntry* __restrict__ penalties,
@@ -100,7 +107,7 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   const int tid = threadIdx.x, warp = tid >> 5;
   const SampleRowParams p = params[blockIdx.x];
   const float* lg = logits + int64_t(blockIdx.x) * vocab;
-  const Row row{p, penalties + p.penaltyBegin, bitmap, p.penaltyCount > 0 && bitmapWords > 0};
+  const Row row{p, penalties + p.penaltyBegin, bitmap, kPenalties && p.penaltyCount > 0 && bitmapWords > 0};
   const auto maxOp = [](float a, float b) { return fmaxf(a, b); };
   SampleRowResult res{0, NAN, 0, 0.0f, 0.0f, 0, {0, 0}};
 
@@ -117,18 +124,21 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
   __syncthreads();
 
   float rawM = -INFINITY, rawS = 0.0f;
-  const bool wantRaw = p.numLogprobs >= 0;
+  const bool wantRaw = kLogprobs && p.numLogprobs >= 0;
   // Raw top-n (sampling_topn.cuh), its lists in histM until the first read is done.
-  const int topN = vocab <= kTopMaxVocab && min(p.numLogprobs, vocab) <= maxTopN ? min(p.numLogprobs, vocab) : 0;
+  const int topN = kLogprobs && vocab <= kTopMaxVocab && min(p.numLogprobs, vocab) <= maxTopN ? min(p.numLogprobs, vocab) : 0;
   TopTracker topRaw;
   topRaw.begin(histM, lg, vocab, topN, reinterpret_cast<float*>(cand));
+  const bool greedy = p.greedy != 0, walk = !greedy && p.walk != 0;
+  // A walked row at temperature 1 without penalties weighs exp(l - segment max) for every raw logit
+  // already: its log-sum-exp comes from the segments' weights, not from a second exp per logit.
+  const bool lseFromWalk = walk && wantRaw && p.invTemperature == 1.0f && !row.hasPenalties && vocab <= kTopMaxVocab;
   const auto rawUpdate = [&](int i, float l) {  // every raw logit once: log-sum-exp and top-n (logprobs only)
     if (wantRaw) {
-      onlineLse(l, rawM, rawS);
+      if (!lseFromWalk) onlineLse(l, rawM, rawS);
       topRaw.offer(i, l);
     }
   };
-  const bool greedy = p.greedy != 0, walk = !greedy && p.walk != 0;
   float top = -INFINITY, hiRef = 0.0f;
   double below = 0.0;  // mass (relative to hiRef) of everything that is not in the buffer
   int valid = 0;
@@ -156,6 +166,23 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
         [&](int i, float l) { rawUpdate(i, l); }, smem, size_t(kCap) * 8 + size_t(kBins) * 12, sc);
     res.token = token < 0 ? 0 : token;
     res.status = token < 0 ? 1 : 0;
+    if (lseFromWalk) {  // walkRow's segment maxima and sums (units of 2^-40) are still in smem
+      const int segments = (vocab + kWalkSegment - 1) / kWalkSegment;
+      const unsigned long long* segSum = reinterpret_cast<const unsigned long long*>(smem);
+      const float* segMax = reinterpret_cast<const float*>(smem + size_t(segments) * 8);
+      for (int s = tid; s < segments; s += kThreads) {
+        const float m = segMax[s];
+        if (m > -INFINITY) {
+          const float sum = float(double(segSum[s]) * (1.0 / 1099511627776.0));
+          if (m > rawM) {
+            rawS = rawS * __expf(rawM - m) + sum;
+            rawM = m;
+          } else {
+            rawS += sum * __expf(m - rawM);
+          }
+        }
+      }
+    }
   } else {
     // Reference and initial threshold from the first elements: aim for about bufferTarget buffered.
     float ref = -INFINITY;
@@ -367,20 +394,26 @@ size_t sampleSmemBytes(int vocab, bool penalties) {
 }
 
 void launchSample(const float* logits, int rows, int vocab, const SampleRowParams* params, const PenaltyEntry* penalties,
-                  bool anyPenalties, SampleRowResult* results, int maxTopN, int32_t* topIds, float* topLogprobs,
-                  int bufferTarget, cudaStream_t stream) {
+                  bool anyPenalties, bool anyLogprobs, SampleRowResult* results, int maxTopN, int32_t* topIds,
+                  float* topLogprobs, int bufferTarget, cudaStream_t stream) {
   if (rows <= 0) return;
   if (!topIds || !topLogprobs) maxTopN = 0;
   const size_t smem = sampleSmemBytes(vocab, anyPenalties);
-  // Opt in once for the largest common size (a vocabulary of 1M with penalties); beyond it, per call.
-  static std::atomic<uint32_t> configured{0};
+  // One instance per (penalties, logprobs): each compiles out the per-logit work the launch does
+  // not need. Each opts in once for the largest common size (a vocabulary of 1M with penalties).
+  using Kernel = void (*)(const float*, int, const SampleRowParams*, const PenaltyEntry*, SampleRowResult*, int, int, int,
+                          int32_t*, float*);
+  static const Kernel kernels[4] = {sampleKernel<false, false>, sampleKernel<false, true>, sampleKernel<true, false>,
+                                    sampleKernel<true, true>};
+  static std::atomic<uint32_t> configured[4]{{0}, {0}, {0}, {0}};
+  const int instance = (anyPenalties ? 2 : 0) + (anyLogprobs ? 1 : 0);
+  const Kernel kernel = kernels[instance];
   const size_t common = sampleSmemBytes(1 << 20, true);
-  if (smem > common) CUDA_CHECK(cudaFuncSetAttribute(sampleKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  else allowDynamicSmem(sampleKernel, common, configured);
-  sampleKernel<<<rows, kThreads, smem, stream>>>(logits, vocab, params, penalties, results,
-                                                 anyPenalties ? (vocab + 31) / 32 : 0,
-                                                 bufferTarget > 0 ? std::min(bufferTarget, kCap / 2) : kDefaultBufferTarget,
-                                                 std::max(maxTopN, 0), topIds, topLogprobs);
+  if (smem > common) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  else allowDynamicSmem(kernel, common, configured[instance]);
+  kernel<<<rows, kThreads, smem, stream>>>(logits, vocab, params, penalties, results, anyPenalties ? (vocab + 31) / 32 : 0,
+                                           bufferTarget > 0 ? std::min(bufferTarget, kCap / 2) : kDefaultBufferTarget,
+                                           std::max(maxTopN, 0), topIds, topLogprobs);
   CUDA_CHECK_LAUNCH("sample");
 }
 

@@ -45,14 +45,16 @@ struct SampleRowResult {
 // Bytes of dynamic shared memory the sampler needs for a vocabulary (penalty bitmap included when
 // any row has penalties).
 size_t sampleSmemBytes(int vocab, bool penalties);
-// bufferTarget: values the first read aims to keep above its threshold (0: the default, 256).
+// anyPenalties / anyLogprobs: whether any row has penalty entries / numLogprobs >= 0 (each picks a
+// kernel instance without the other's per-logit work). bufferTarget: values the first read aims to
+// keep above its threshold (0: the default, 256).
 // With maxTopN > 0 (topIds / topLogprobs [rows][maxTopN], as launchTopLogprobs) the kernel also
 // finds each row's raw top-n during its first read where it can prove them (sampling_topn.cuh),
 // writes entries [0, n) and sets topDone; launchTopLogprobs must still run after it (padding, and
 // the rows not done).
 void launchSample(const float* logits, int rows, int vocab, const SampleRowParams* params, const PenaltyEntry* penalties,
-                  bool anyPenalties, SampleRowResult* results, int maxTopN, int32_t* topIds, float* topLogprobs,
-                  int bufferTarget, cudaStream_t stream);
+                  bool anyPenalties, bool anyLogprobs, SampleRowResult* results, int maxTopN, int32_t* topIds,
+                  float* topLogprobs, int bufferTarget, cudaStream_t stream);
 // Greedy rows without penalties, each split over kGreedySplit CTAs (sampling_greedy.cu): for a few
 // rows (kGreedySplitMaxRows) and vocab % 4 == 0. `scratch`: greedySplitScratchBytes(rows), zero
 // before the first launch (its arrival counters; the kernel leaves them zero).

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Call 2: variants v1 (penalty-free kernel instance), v2 (+ walk staged in smem, rolled), v3 (+ rolled forEachLogit).
+out=${OUT:-/tmp/out}; mkdir -p "$out"; cd "$(dirname "$0")"
+for f in *.xz; do xz -dc "$f" > "/tmp/${f%.xz}" && chmod +x "/tmp/${f%.xz}"; done
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+timeout 150 stdbuf -oL /tmp/tests_v3 --backend cuda > "$out/tests-v3.txt" 2>&1; echo "v3 kernel tests rc $?"
+grep -E "FAIL|passed|what" "$out/tests-v3.txt" | head -20
+for round in 1 2; do
+  for v in head v1 v2 v3; do
+    timeout 60 /tmp/bench_$v --only sampling > "$out/b$round-$v.txt" 2>&1
+    echo "=== $v round $round"; grep -E "^\| sampling" "$out/b$round-$v.txt" | sed -E 's/rows redone on the host; buffer target 256//; s/256 x 128256, sample\(\) wall//' | cut -c1-120
+  done
+done
+for v in v2 v3; do echo "=== trace $v"; grep -E "^trace|^  [a-z]" "$out/b1-$v.txt" | grep -v "^  sampling" | grep -A5 "trace mix"; done
+cd "$out" && tar czf /tmp/all.tgz . && mv /tmp/all.tgz "$out/all.tgz"
