@@ -113,6 +113,35 @@ void benchGemm(Bench& bench) {
                      2.0 * sh.T * sh.K * sh.N);
     b.releaseWeight(w);
   }
+  // The token counts of a serving step that carries decodes and a prompt chunk (docs/benchmarks.md,
+  // serving): near the ridge point, where the weight stream and the math take about as long. Each
+  // call reads its weight from HBM (copies rotated past the L2); the note gives the step's roofline,
+  // max(weight bytes / copy rate, FLOPs / GEMM rate), and the fraction reached.
+  const size_t rotateBytes = size_t(256) << 20;
+  // 384 and 512 share a bucket (gemm.cpp): here 384 comes first and chooses its algorithm, which
+  // 512 borrows; the engine's warm-up runs 512 first, so there 384 borrows 512's.
+  for (int64_t T : {128, 256, 384, 512}) {
+    for (Shape sh : {Shape{T, 4096, 4096}, Shape{T, 4096, 14336}, Shape{T, 14336, 4096}}) {
+      const double wBytes = 2.0 * double(sh.N) * double(sh.K), flops = 2.0 * sh.T * sh.K * sh.N;
+      const int copies = int(std::max<size_t>(1, (rotateBytes + size_t(wBytes) - 1) / size_t(wBytes)));
+      std::vector<Weight> ws;
+      for (int i = 0; i < copies; i++) ws.push_back(b.randomWeight(DType::BF16, sh.N, sh.K, 40 + i, 0, 0.02f));
+      void* x = bench.deviceAlloc(size_t(sh.T * sh.K) * 2);
+      void* out = bench.deviceAlloc(size_t(sh.T * sh.N) * 2);
+      bench.fillRandom(x, DType::BF16, sh.T * sh.K, 41, 0, 1);
+      Tensor xT{x, DType::BF16, sh.T, sh.K}, outT{out, DType::BF16, sh.T, sh.N};
+      int next = 0;
+      const double us = bench.medianMicros([&] { b.matmul(outT, xT, ws[size_t(next++ % copies)], nullptr); }, 40, 5);
+      const double bytesUs = wBytes / (bench.copyGBs * 1e3), flopsUs = flops / (bench.gemmTFs * 1e6);
+      const double roofUs = std::max(bytesUs, flopsUs);
+      char note[128];
+      std::snprintf(note, sizeof note, "roofline %.1f us (%s): %.0f%% of it", roofUs, bytesUs > flopsUs ? "bytes" : "FLOPs",
+                    100.0 * roofUs / us);
+      bench.addCompute("GEMM bf16, a mixed step's size", std::to_string(sh.T) + "x" + std::to_string(sh.K) + "->" + std::to_string(sh.N),
+                       us, flops, note);
+      for (Weight& w : ws) b.releaseWeight(w);
+    }
+  }
 }
 
 namespace {
