@@ -59,6 +59,7 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
   const SamplingView* sv = host.sampling;
   if (sv && rows > 0) {
     int maxTopN = 0;
+    bool anyLogprobs = false;
     std::vector<cuda::SampleRowParams> params(static_cast<size_t>(rows));
     std::vector<cuda::PenaltyEntry> entries;
     for (int r = 0; r < rows; r++) {
@@ -80,6 +81,7 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
       penaltyEntries(hp, entries);
       p.penaltyCount = int32_t(entries.size()) - p.penaltyBegin;
       maxTopN = std::max(maxTopN, std::min(hp.numLogprobs, vocab));
+      anyLogprobs = anyLogprobs || hp.numLogprobs >= 0;
     }
     const size_t oParams = 0, oEntries = align16(params.size() * sizeof(cuda::SampleRowParams)),
                  oResults = oEntries + align16(std::max<size_t>(entries.size(), 1) * sizeof(cuda::PenaltyEntry)),
@@ -104,11 +106,9 @@ void CudaBackend::enqueueSample(Tensor logits, const StepView& s, const StepView
                               greedyScratch_.ptr, stream_);
     } else {
       cuda::launchSample(slot.logits, rows, vocab, reinterpret_cast<cuda::SampleRowParams*>(d + oParams),
-                         reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(),
-                         std::any_of(params.begin(), params.end(), [](const cuda::SampleRowParams& p) { return p.numLogprobs >= 0; }),
-                         devResults, maxTopN,
-                         reinterpret_cast<int32_t*>(d + oIds), reinterpret_cast<float*>(d + oLps), sampleBufferTarget_,
-                         stream_);
+                         reinterpret_cast<cuda::PenaltyEntry*>(d + oEntries), !entries.empty(), anyLogprobs, devResults,
+                         maxTopN, reinterpret_cast<int32_t*>(d + oIds), reinterpret_cast<float*>(d + oLps),
+                         sampleBufferTarget_, stream_);
     }
     // Padding, and the rows whose top-n the sampler could not fold into its first read (or the split
     // greedy path, which does not look for it); it returns at once for the others.

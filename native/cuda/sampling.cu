@@ -166,22 +166,12 @@ __global__ void __launch_bounds__(kThreads, 2) sampleKernel(const float* __restr
         [&](int i, float l) { rawUpdate(i, l); }, smem, size_t(kCap) * 8 + size_t(kBins) * 12, sc);
     res.token = token < 0 ? 0 : token;
     res.status = token < 0 ? 1 : 0;
-    if (lseFromWalk) {  // walkRow's segment maxima and sums (units of 2^-40) are still in smem
+    if (lseFromWalk) {  // each segment's maximum and sum of exp(l - maximum), from walkRow
       const int segments = (vocab + kWalkSegment - 1) / kWalkSegment;
-      const unsigned long long* segSum = reinterpret_cast<const unsigned long long*>(smem);
-      const float* segMax = reinterpret_cast<const float*>(smem + size_t(segments) * 8);
-      for (int s = tid; s < segments; s += kThreads) {
-        const float m = segMax[s];
-        if (m > -INFINITY) {
-          const float sum = float(double(segSum[s]) * (1.0 / 1099511627776.0));
-          if (m > rawM) {
-            rawS = rawS * __expf(rawM - m) + sum;
-            rawM = m;
-          } else {
-            rawS += sum * __expf(m - rawM);
-          }
-        }
-      }
+      const unsigned long long* segSum = walkSegmentSums(smem);
+      const float* segMax = walkSegmentMaxima(smem, segments);
+      for (int s = tid; s < segments; s += kThreads)
+        onlineLse(segMax[s], rawM, rawS, float(double(segSum[s]) * (1.0 / double(kWalkUnit))));
     }
   } else {
     // Reference and initial threshold from the first elements: aim for about bufferTarget buffered.
@@ -401,8 +391,7 @@ void launchSample(const float* logits, int rows, int vocab, const SampleRowParam
   const size_t smem = sampleSmemBytes(vocab, anyPenalties);
   // One instance per (penalties, logprobs): each compiles out the per-logit work the launch does
   // not need. Each opts in once for the largest common size (a vocabulary of 1M with penalties).
-  using Kernel = void (*)(const float*, int, const SampleRowParams*, const PenaltyEntry*, SampleRowResult*, int, int, int,
-                          int32_t*, float*);
+  using Kernel = decltype(&sampleKernel<false, false>);
   static const Kernel kernels[4] = {sampleKernel<false, false>, sampleKernel<false, true>, sampleKernel<true, false>,
                                     sampleKernel<true, true>};
   static std::atomic<uint32_t> configured[4]{{0}, {0}, {0}, {0}};

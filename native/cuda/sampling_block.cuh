@@ -23,13 +23,14 @@ __device__ __forceinline__ float keyValue(uint64_t key) {
 }
 __device__ __forceinline__ int keyId(uint64_t key) { return int(uint32_t(key)); }
 
-// Online log-sum-exp: (m, s) with s = sum of exp(l - m) over the values seen, m their max.
-__device__ __forceinline__ void onlineLse(float l, float& m, float& s) {
+// Online log-sum-exp: (m, s) with s = sum of w * exp(l - m) over the values seen, m their max
+// (w = 1 for a logit; a sum already relative to its own max l for a group of them).
+__device__ __forceinline__ void onlineLse(float l, float& m, float& s, float w = 1.0f) {
   if (l > m) {
-    s = s * __expf(m - l) + 1.0f;
+    s = s * __expf(m - l) + w;
     m = l;
   } else if (l > -INFINITY) {
-    s += __expf(l - m);
+    s += w * __expf(l - m);
   }
 }
 

@@ -15,18 +15,28 @@ namespace pagedinfer::cuda::sampler {
 
 constexpr int kWalkPerLane = kWalkSegment / 32;
 
+// The walk's shared memory: the segments' sums (units of 2^-40 of each segment's largest x), then
+// their maxima. They stay there after walkRow returns.
+__device__ __forceinline__ size_t walkSmemBytes(int segments) { return size_t(segments) * (8 + 4); }
+__device__ __forceinline__ unsigned long long* walkSegmentSums(uint8_t* smem) {
+  return reinterpret_cast<unsigned long long*>(smem);
+}
+__device__ __forceinline__ float* walkSegmentMaxima(uint8_t* smem, int segments) {
+  return reinterpret_cast<float*>(smem + size_t(segments) * 8);
+}
+
 // Draws the row: returns the token, or -1 when the row's top is not finite or its segments'
 // (sum, max) do not fit in `smemBytes` (the host redoes those rows). `scaled(i, l)` is x
 // (penalties, then 1/T, rounded as the CPU's), `raw(i, l)` sees every raw logit once. `smem`: free
-// shared memory (16-byte aligned), the segments' sums first, then their maxima. All threads call it.
+// shared memory (16-byte aligned), laid out as above. All threads call it.
 template <typename Scaled, typename Raw>
 __device__ int walkRow(const float* __restrict__ lg, int vocab, double u, const Scaled& scaled, const Raw& raw,
                        uint8_t* smem, size_t smemBytes, Scratch& sc) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int segments = (vocab + kWalkSegment - 1) / kWalkSegment;
-  if (size_t(segments) * (8 + 4) > smemBytes) return -1;  // block-uniform
-  unsigned long long* segSum = reinterpret_cast<unsigned long long*>(smem);
-  float* segMax = reinterpret_cast<float*>(smem + size_t(segments) * 8);
+  if (walkSmemBytes(segments) > smemBytes) return -1;  // block-uniform
+  unsigned long long* segSum = walkSegmentSums(smem);
+  float* segMax = walkSegmentMaxima(smem, segments);
   const auto maxOp = [](float a, float b) { return fmaxf(a, b); };
   const auto addOp = [](unsigned long long a, unsigned long long b) { return a + b; };
   if (tid == 0) sc.found = -1;
