@@ -42,6 +42,13 @@ std::string shapeOf(int seqs, int ctx, int heads, int kvHeads, int d, int bs) {
   return buf;
 }
 
+// Copies of a weight of `bytes` that, called in turn, make each call read its weight from HBM:
+// together more than twice the L2.
+int copiesPastL2(double bytes) {
+  const double rotateBytes = double(size_t(256) << 20);
+  return std::max(1, int(std::ceil(rotateBytes / bytes)));
+}
+
 }  // namespace
 
 void benchDecodeAttention(Bench& bench) {
@@ -117,13 +124,12 @@ void benchGemm(Bench& bench) {
   // serving): near the ridge point, where the weight stream and the math take about as long. Each
   // call reads its weight from HBM (copies rotated past the L2); the note gives the step's roofline,
   // max(weight bytes / copy rate, FLOPs / GEMM rate), and the fraction reached.
-  const size_t rotateBytes = size_t(256) << 20;
   // 384 and 512 share a bucket (gemm.cpp): here 384 comes first and chooses its algorithm, which
   // 512 borrows; the engine's warm-up runs 512 first, so there 384 borrows 512's.
   for (int64_t T : {128, 256, 384, 512}) {
     for (Shape sh : {Shape{T, 4096, 4096}, Shape{T, 4096, 14336}, Shape{T, 14336, 4096}}) {
       const double wBytes = 2.0 * double(sh.N) * double(sh.K), flops = 2.0 * sh.T * sh.K * sh.N;
-      const int copies = int(std::max<size_t>(1, (rotateBytes + size_t(wBytes) - 1) / size_t(wBytes)));
+      const int copies = copiesPastL2(wBytes);
       std::vector<Weight> ws;
       for (int i = 0; i < copies; i++) ws.push_back(b.randomWeight(DType::BF16, sh.N, sh.K, 40 + i, 0, 0.02f));
       void* x = bench.deviceAlloc(size_t(sh.T * sh.K) * 2);
@@ -170,7 +176,6 @@ std::vector<uint8_t> randomQuantBytes(DType dtype, int64_t rows, int64_t cols, u
 void benchFusedGemv(Bench& bench) {
   CudaBackend& b = bench.b;
   const int64_t H = 4096, KV = 1024, F = 14336;
-  const size_t rotateBytes = size_t(256) << 20;
   void* x = bench.deviceAlloc(size_t(H) * 2);
   bench.fillRandom(x, DType::BF16, H, 41, 0, 1);
   Tensor xT{x, DType::BF16, 1, H};
@@ -199,7 +204,7 @@ void benchFusedGemv(Bench& bench) {
   };
   {
     const double bytes = 2.0 * double(H) * double(H + 2 * KV);
-    const int copies = int(rotateBytes / size_t(bytes)) + 1;
+    const int copies = copiesPastL2(bytes);
     std::vector<Weight> wq = weights(H, copies, 50), wk = weights(KV, copies, 150), wv = weights(KV, copies, 250);
     const Tensor outs[3] = {out(H), out(KV), out(KV)};
     const Weight* none[3] = {nullptr, nullptr, nullptr};
@@ -212,7 +217,7 @@ void benchFusedGemv(Bench& bench) {
   }
   {
     const double bytes = 2.0 * double(H) * double(2 * F);
-    const int copies = int(rotateBytes / size_t(bytes)) + 1;
+    const int copies = copiesPastL2(bytes);
     std::vector<Weight> wg = weights(F, copies, 350), wu = weights(F, copies, 450);
     Tensor gate = out(F), up = out(F);
     timeVariants("GEMV bf16 gate/up+SwiGLU", "T1 4096->2x14336", bytes, copies,
@@ -230,10 +235,9 @@ void benchGemv(Bench& bench) {
   CudaBackend& b = bench.b;
   struct Shape { int64_t K, N; };
   const Shape shapes[] = {{4096, 4096}, {4096, 14336}, {14336, 4096}, {4096, 128256}};
-  const size_t rotateBytes = size_t(256) << 20;  // > 2x L2: every call reads its weight from HBM
   auto run = [&](DType dtype, const Shape& sh, int T, const char* path, bool outF32) {
     const size_t wBytes = size_t(sh.N * dtypeRowBytes(dtype, sh.K));
-    const int copies = int(std::max<size_t>(1, (rotateBytes + wBytes - 1) / wBytes));
+    const int copies = copiesPastL2(double(wBytes));
     std::vector<Weight> ws;
     std::vector<uint8_t> host;
     if (dtype != DType::BF16) host = randomQuantBytes(dtype, sh.N, sh.K, 5);
