@@ -2,6 +2,8 @@
 // every number is quoted against (a device-to-device copy and a large bf16 cuBLASLt GEMM, measured
 // in the same run).
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -43,10 +45,18 @@ class Bench {
   std::vector<void*> allocations_;
 };
 
+// Copies of a weight of `bytes` that, called in turn, make each call read its weight from HBM:
+// together more than twice the L2.
+inline int copiesPastL2(double bytes) {
+  const double rotateBytes = double(size_t(256) << 20);
+  return std::max(1, int(std::ceil(rotateBytes / bytes)));
+}
+
 void measureCeilings(Bench& bench);
 void benchDecodeAttention(Bench& bench);
 void benchPrefillAttention(Bench& bench);
 void benchGemm(Bench& bench);
+void benchGemmCandidates(Bench& bench);
 void benchGemv(Bench& bench);
 void benchSampling(Bench& bench);
 // batch1Only: one configuration, the default batch-1 decode (and not the step without attention).

@@ -42,13 +42,6 @@ std::string shapeOf(int seqs, int ctx, int heads, int kvHeads, int d, int bs) {
   return buf;
 }
 
-// Copies of a weight of `bytes` that, called in turn, make each call read its weight from HBM:
-// together more than twice the L2.
-int copiesPastL2(double bytes) {
-  const double rotateBytes = double(size_t(256) << 20);
-  return std::max(1, int(std::ceil(rotateBytes / bytes)));
-}
-
 }  // namespace
 
 void benchDecodeAttention(Bench& bench) {

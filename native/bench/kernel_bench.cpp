@@ -1,7 +1,8 @@
 // pagedinfer_kernel_bench: CUDA kernel microbenchmarks, each number beside the device's measured
 // ceilings (copy bandwidth and bf16 GEMM rate, measured first in the same run).
-//   pagedinfer_kernel_bench [--only NAME[,NAME...]]   names: attention, prefill, gemm, gemv, sampling, model
-//                                                     (model1: its default batch-1 decode alone)
+//   pagedinfer_kernel_bench [--only NAME[,NAME...]]   names: attention, prefill, gemm, gemm-candidates, gemv, sampling, model
+//                                                     (model1: its default batch-1 decode alone;
+//                                                     gemm-candidates runs only when named)
 // Prints one line per measurement as it goes and the table at the end.
 #include <algorithm>
 #include <chrono>
@@ -104,7 +105,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--only" && i + 1 < argc) only = argv[++i];
     else {
-      std::cerr << "usage: pagedinfer_kernel_bench [--only attention,prefill,gemm,gemv,sampling,model,model1]\n";
+      std::cerr << "usage: pagedinfer_kernel_bench [--only attention,prefill,gemm,gemm-candidates,gemv,sampling,model,model1]\n";
       return 2;
     }
   }
@@ -122,6 +123,7 @@ int main(int argc, char** argv) {
     if (want("attention")) benchDecodeAttention(bench);
     if (want("prefill")) benchPrefillAttention(bench);
     if (want("gemm")) benchGemm(bench);
+    if (!only.empty() && want("gemm-candidates")) benchGemmCandidates(bench);
     if (want("gemv")) benchGemv(bench);
     if (want("sampling")) benchSampling(bench);
     if (want("model")) benchModelDecode(bench, false);
