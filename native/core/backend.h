@@ -77,6 +77,14 @@ class Backend {
   // `loadFormat: 'dummy'` models for benchmarks.
   virtual Weight randomWeight(DType dtype, int64_t rows, int64_t cols, uint64_t seed, float offset, float scale) = 0;
   virtual void releaseWeight(Weight& w) = 0;
+  // Projections of one input (q/k/v; gate/up) as one matrix each: when this says yes for the
+  // layers' matrix type, the model joins each group's weights (joinWeights) and hands the group's
+  // outputs as column views of one buffer (Tensor::stride), and matmulSwiglu a scratch of both
+  // products side by side. A backend then runs each group as one GEMM.
+  virtual bool fusesProjections(DType matrixType) const { return false; }
+  // Makes the n weights (one dtype, one width, each made by this backend) consecutive rows of one
+  // allocation, in order; each keeps its rows. Releasing the first releases them all.
+  virtual void joinWeights(Weight* const* ws, int n) {}
 
   // --- KV cache -------------------------------------------------------------------------------
   virtual size_t kvCacheBytesPerBlock(const KvCacheShape& shape) const = 0;
@@ -110,7 +118,8 @@ class Backend {
     for (int i = 0; i < n; i++) matmul(outs[i], x, *ws[i], biases[i]);
   }
   // out = silu(x @ gate^T) * (x @ up^T), the MLP's first half. `upScratch` (out's shape) holds
-  // x @ up^T where the backend computes the products apart, as the default does.
+  // x @ up^T where the backend computes the products apart, as the default does; with fused
+  // projections it has twice out's columns, room for both products.
   virtual void matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const Weight& up, Tensor upScratch) {
     matmul(out, x, gate, nullptr);
     matmul(upScratch, x, up, nullptr);

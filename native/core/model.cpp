@@ -131,6 +131,7 @@ void Model::load(const std::vector<TensorSource>& tensors, const std::function<v
     if (progress) progress(totalBytes ? double(doneBytes) / double(totalBytes) : 1.0);
   }
   if (!haveOutput) weights_.output = weights_.tokenEmbd;
+  joinProjections();
 }
 
 void Model::loadDummy(DType dtype, uint64_t seed, const std::function<void(double)>& progress) {
@@ -149,6 +150,23 @@ void Model::loadDummy(DType dtype, uint64_t seed, const std::function<void(doubl
     if (progress) progress(double(i + 1) / double(expected.size()));
   }
   if (!separateOutput) weights_.output = weights_.tokenEmbd;
+  joinProjections();
+}
+
+void Model::joinProjections() {
+  if (!backend_->fusesProjections(matrixType())) return;
+  for (LayerWeights& l : weights_.layers) {
+    Weight* qkv[3] = {&l.q, &l.k, &l.v};
+    Weight* gateUp[2] = {&l.gate, &l.up};
+    backend_->joinWeights(qkv, 3);
+    backend_->joinWeights(gateUp, 2);
+  }
+  fusedProjections_ = true;
+  if (ws_.tokens > 0) {  // a workspace made before (never in practice) gets the fused layout
+    const int64_t tokens = ws_.tokens, logitRows = ws_.logitRows;
+    releaseWorkspace();
+    ensureWorkspace(tokens, logitRows);
+  }
 }
 
 DType Model::matrixType() const {
@@ -189,8 +207,9 @@ Tensor Model::allocTensor(DType dtype, int64_t rows, int64_t cols) {
 }
 
 void Model::releaseWorkspace() {
-  for (Tensor* t : {&ws_.residual, &ws_.x, &ws_.h, &ws_.q, &ws_.k, &ws_.v, &ws_.attn, &ws_.gate, &ws_.up, &ws_.last,
-                    &ws_.logits[0], &ws_.logits[1]}) {
+  if (ws_.qkv.data) ws_.q = ws_.k = ws_.v = Tensor{};  // views into qkv
+  for (Tensor* t : {&ws_.residual, &ws_.x, &ws_.h, &ws_.qkv, &ws_.q, &ws_.k, &ws_.v, &ws_.attn, &ws_.gate, &ws_.up,
+                    &ws_.last, &ws_.logits[0], &ws_.logits[1]}) {
     if (t->data) backend_->release(t->data);
     *t = Tensor{};
   }
@@ -212,12 +231,19 @@ bool Model::ensureWorkspace(int64_t tokens, int64_t logitRows) {
   ws_.residual = allocTensor(a, tokens, c.hiddenSize);
   ws_.x = allocTensor(a, tokens, c.hiddenSize);
   ws_.h = allocTensor(a, tokens, c.hiddenSize);
-  ws_.q = allocTensor(a, tokens, c.qDim());
-  ws_.k = allocTensor(a, tokens, c.kvDim());
-  ws_.v = allocTensor(a, tokens, c.kvDim());
+  if (fusedProjections_) {
+    ws_.qkv = allocTensor(a, tokens, c.qDim() + 2 * c.kvDim());
+    ws_.q = ws_.qkv.columns(0, c.qDim());
+    ws_.k = ws_.qkv.columns(c.qDim(), c.kvDim());
+    ws_.v = ws_.qkv.columns(c.qDim() + c.kvDim(), c.kvDim());
+  } else {
+    ws_.q = allocTensor(a, tokens, c.qDim());
+    ws_.k = allocTensor(a, tokens, c.kvDim());
+    ws_.v = allocTensor(a, tokens, c.kvDim());
+  }
   ws_.attn = allocTensor(a, tokens, c.qDim());
   ws_.gate = allocTensor(a, tokens, c.intermediateSize);
-  ws_.up = allocTensor(a, tokens, c.intermediateSize);
+  ws_.up = allocTensor(a, tokens, (fusedProjections_ ? 2 : 1) * c.intermediateSize);
   ws_.last = allocTensor(a, logitRows, c.hiddenSize);
   ws_.logits[0] = allocTensor(DType::F32, logitRows, c.vocabSize);
   if (backend_->overlapsSteps()) ws_.logits[1] = allocTensor(DType::F32, logitRows, c.vocabSize);

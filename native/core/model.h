@@ -89,12 +89,18 @@ class Model {
     int64_t tokens = 0, logitRows = 0;
     Tensor residual, x, h, q, k, v, attn, gate, up;
     Tensor last, logits[2];  // logits[1] only for an overlapping backend (Backend::overlapsSteps)
+    // With fused projections: q, k and v are column views of qkv, and up holds gate's and up's
+    // products side by side (twice gate's columns).
+    Tensor qkv;
   };
   // Grows the workspace to hold a step of this size; true when it reallocated.
   bool ensureWorkspace(int64_t tokens, int64_t logitRows);
   void releaseWorkspace();
   Tensor allocTensor(DType dtype, int64_t rows, int64_t cols);
   void releaseWeights();
+  // After loading: q/k/v and gate/up joined into one matrix each where the backend runs them so
+  // (Backend::fusesProjections).
+  void joinProjections();
   // The type every layer matrix shares (q, k, v, o, gate, up, down), or F32 when they differ
   // (mixed GGUF quantizations) or before weights are loaded.
   DType matrixType() const;
@@ -108,6 +114,7 @@ class Model {
   MappedFiles files_;
   ModelWeights weights_;
   std::vector<Weight*> owned_;  // every distinct loaded weight, for release
+  bool fusedProjections_ = false;
   Workspace ws_;
   KvCacheShape kv_;
 

@@ -14,8 +14,17 @@ struct Tensor {
   DType dtype = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
+  // Elements from the start of one row to the next; 0 means cols (packed rows). Only a backend
+  // that fuses projections (Backend::fusesProjections) is handed views with a wider stride.
+  int64_t stride = 0;
+  int64_t ld() const { return stride > 0 ? stride : cols; }
+  bool packed() const { return ld() == cols; }
   // A view of the first n rows (a step uses the front of buffers sized for the largest step).
-  Tensor firstRows(int64_t n) const { return Tensor{data, dtype, n, cols}; }
+  Tensor firstRows(int64_t n) const { return Tensor{data, dtype, n, cols, stride}; }
+  // Columns [c0, c0 + n) of every row, as a strided view (activation types only: F32, F16, BF16).
+  Tensor columns(int64_t c0, int64_t n) const {
+    return Tensor{static_cast<uint8_t*>(data) + c0 * dtypeRowBytes(dtype, 1), dtype, rows, n, ld()};
+  }
   float* f32() const { return static_cast<float*>(data); }
 };
 

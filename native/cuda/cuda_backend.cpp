@@ -73,6 +73,8 @@ CudaBackend::CudaBackend(int device, Options options) : device_(device), options
   // Chained launches need Hopper's griddepcontrol; PAGEDINFER_CUDA_PDL=0 turns them off.
   const char* pdl = std::getenv("PAGEDINFER_CUDA_PDL");
   cuda::programmaticLaunchFlag() = ccMajor_ >= 9 && !(pdl && std::strcmp(pdl, "0") == 0);
+  const char* fuse = std::getenv("PAGEDINFER_FUSE_PROJECTIONS");
+  fuseProjections_ = !(fuse && std::strcmp(fuse, "0") == 0);
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaEventCreateWithFlags(&stepEvent_, cudaEventDisableTiming));
   CUDA_CHECK(cudaEventCreateWithFlags(&tilesEvent_, cudaEventDisableTiming));
@@ -319,6 +321,46 @@ void CudaBackend::releaseWeight(Weight& w) {
     invalidateGraphs();
   }
   w = Weight{};
+}
+
+// bf16 matrices go to cuBLASLt above the GEMV sizes: there one GEMM per group of projections
+// (matmulMany, matmulSwiglu) replaces two or three. Other types dequantize row chunks per weight.
+// Joining is best effort: a group that finds no room for the joined copy stays apart, and the
+// ops run it as separate GEMMs into the same strided outputs.
+bool CudaBackend::fusesProjections(DType matrixType) const { return fuseProjections_ && lt_ && matrixType == DType::BF16; }
+
+void CudaBackend::joinWeights(Weight* const* ws, int n) {
+  if (n < 2) return;
+  size_t total = 0;
+  for (int i = 0; i < n; i++) {
+    const Weight& w = *ws[i];
+    if (w.dtype != ws[0]->dtype || w.cols != ws[0]->cols || !ownedWeights_.count(w.data))
+      throw InvalidArgumentError("internal: joinWeights takes weights of one type and width that this backend made");
+    total += size_t(w.rows) * size_t(dtypeRowBytes(w.dtype, w.cols));
+  }
+  activate();
+  void* joined = nullptr;
+  if (cudaMalloc(&joined, total) != cudaSuccess) {  // no room for a second copy: the group stays apart
+    cudaGetLastError();
+    return;
+  }
+  ownedWeights_.insert(joined);
+  size_t offset = 0;
+  for (int i = 0; i < n; i++) {
+    const size_t bytes = size_t(ws[i]->rows) * size_t(dtypeRowBytes(ws[i]->dtype, ws[i]->cols));
+    CUDA_CHECK(cudaMemcpyAsync(static_cast<uint8_t*>(joined) + offset, ws[i]->data, bytes, cudaMemcpyDeviceToDevice, stream_));
+    offset += bytes;
+  }
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  offset = 0;
+  for (int i = 0; i < n; i++) {
+    const size_t bytes = size_t(ws[i]->rows) * size_t(dtypeRowBytes(ws[i]->dtype, ws[i]->cols));
+    CUDA_CHECK(cudaFree(const_cast<void*>(ws[i]->data)));
+    ownedWeights_.erase(ws[i]->data);
+    ws[i]->data = static_cast<uint8_t*>(joined) + offset;
+    offset += bytes;
+  }
+  invalidateGraphs();
 }
 
 // --- KV cache ----------------------------------------------------------------------------------

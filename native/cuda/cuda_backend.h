@@ -59,6 +59,8 @@ class CudaBackend : public Backend {
   Weight loadWeight(const HostTensor& t, bool asMatrix) override;
   Weight randomWeight(DType dtype, int64_t rows, int64_t cols, uint64_t seed, float offset, float scale) override;
   void releaseWeight(Weight& w) override;
+  bool fusesProjections(DType matrixType) const override;
+  void joinWeights(Weight* const* ws, int n) override;
 
   size_t kvCacheBytesPerBlock(const KvCacheShape& shape) const override;
   void allocKvCache(const KvCacheShape& shape) override;
@@ -113,6 +115,9 @@ class CudaBackend : public Backend {
   // below compute capability 9.0. Re-records graphs.
   void setProgrammaticLaunch(bool on);
   void setNormFusion(bool on) { fuseNorms_ = on; }  // fusesNorms at one token; on by default
+  // fusesProjections for bf16 models (one GEMM for q/k/v, one for gate/up); on by default,
+  // PAGEDINFER_FUSE_PROJECTIONS=0 turns it off. Read when a model is loaded.
+  void setProjectionFusion(bool on) { fuseProjections_ = on; }
   void setDecodePartition(int keys) { decodePartition_ = keys; }  // 0: automatic
   // attention_decode.cu's kVariants; -1 (the default): by the number of items (decodeVariantFor)
   void setDecodeVariant(int variant) { decodeVariant_ = variant; }
@@ -131,6 +136,8 @@ class CudaBackend : public Backend {
   bool cublasGemm(void* out, bool outF32, int64_t ldOut, const void* x, int64_t T, int64_t K, const void* w, int64_t N);
 
  private:
+  // n joined bf16 weights into consecutive columns of one output buffer: one GEMM (gemm.cpp).
+  bool joinedGemmFor(int n, const Tensor* outs, Tensor x, const Weight* const* ws) const;
   struct Buffer {  // device or pinned host memory that only grows
     void* ptr = nullptr;
     size_t bytes = 0;
@@ -200,7 +207,7 @@ class CudaBackend : public Backend {
   std::map<std::string, std::unique_ptr<GemmPlan>> plans_;
   std::map<std::string, cublaslt::MatmulAlgo> algos_;  // heuristic's choice per power-of-two token bucket
   GemmPath gemmPath_ = GemmPath::Auto;
-  bool fuseDecode_ = true, fuseDecodeRope_ = true, fuseNorms_ = true;
+  bool fuseDecode_ = true, fuseDecodeRope_ = true, fuseNorms_ = true, fuseProjections_ = true;
 
   // weights
   std::set<const void*> ownedWeights_;

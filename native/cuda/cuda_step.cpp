@@ -167,7 +167,7 @@ void CudaBackend::addRmsnorm(Tensor out, Tensor residual, Tensor x, const Weight
 
 void CudaBackend::headRmsnorm(Tensor x, int numHeads, int headDim, const Weight& w, float eps) {
   beginOp("head rmsnorm");
-  cuda::launchHeadRmsnorm(bfm(x), int(x.rows), numHeads, headDim, f32(w), eps, stream_);
+  cuda::launchHeadRmsnorm(bfm(x), int(x.rows), x.ld(), numHeads, headDim, f32(w), eps, stream_);
 }
 
 void CudaBackend::swiglu(Tensor out, Tensor gate, Tensor up) {
@@ -197,7 +197,7 @@ void CudaBackend::ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView
   if (rope.headDim != l.headDim || rope.numKvHeads != l.numKvHeads)
     throw InvalidArgumentError("ropeAndCacheWrite: head shape differs from the KV cache's");
   uploadRopeTable(rope);
-  cuda::launchRopeCacheWrite(bfm(q), bfm(k), bf(v), q.cols, k.cols, v.cols, s.positions, s.slotMapping, nullptr, s.numTokens,
+  cuda::launchRopeCacheWrite(bfm(q), bfm(k), bf(v), q.ld(), k.ld(), v.ld(), s.positions, s.slotMapping, nullptr, s.numTokens,
                              static_cast<const float*>(ropeTable_.ptr), rope.rotaryDim, rope.neox, rope.numHeads, l,
                              stream_);
 }
@@ -273,7 +273,7 @@ void CudaBackend::ropeAttention(Tensor out, Tensor q, Tensor k, Tensor v, const 
   const bool fuse = fuseDecodeRope_ && numDecode_ > 0 && a.numKvHeads > 0 && a.numHeads % a.numKvHeads == 0 &&
                     cuda::decodeKernelSupports(a.headDim, a.numHeads / a.numKvHeads) && rope.headDim == a.headDim &&
                     rope.numHeads == a.numHeads && rope.numKvHeads == a.numKvHeads &&
-                    cuda::ropeVectorized(rope.headDim, rope.rotaryDim, q.cols, k.cols, v.cols);
+                    cuda::ropeVectorized(rope.headDim, rope.rotaryDim, q.ld(), k.ld(), v.ld());
   if (!fuse) {
     Backend::ropeAttention(out, q, k, v, s, layer, rope, a);
     return;
@@ -285,11 +285,11 @@ void CudaBackend::ropeAttention(Tensor out, Tensor q, Tensor k, Tensor v, const 
   const float* invFreq = static_cast<const float*>(ropeTable_.ptr);
   if (numPrefillTokens_ > 0) {
     beginOp("rope + cache write");
-    cuda::launchRopeCacheWrite(bfm(q), bfm(k), bf(v), q.cols, k.cols, v.cols, s.positions, s.slotMapping, prefillTokens_,
+    cuda::launchRopeCacheWrite(bfm(q), bfm(k), bf(v), q.ld(), k.ld(), v.ld(), s.positions, s.slotMapping, prefillTokens_,
                                numPrefillTokens_, invFreq, rope.rotaryDim, rope.neox, rope.numHeads, l, stream_);
   }
   attention(out, q, s, layer, a,
-            cuda::DecodeRope{bf(k), bf(v), k.cols, v.cols, s.slotMapping, invFreq, rope.rotaryDim, rope.neox});
+            cuda::DecodeRope{bf(k), bf(v), k.ld(), v.ld(), s.slotMapping, invFreq, rope.rotaryDim, rope.neox});
 }
 
 void CudaBackend::attention(Tensor out, Tensor q, const StepView& s, int layer, const AttentionShape& a,
@@ -298,8 +298,8 @@ void CudaBackend::attention(Tensor out, Tensor q, const StepView& s, int layer, 
   cuda::AttentionArgs args;
   args.out = bfm(out);
   args.q = bf(q);
-  args.qStride = q.cols;
-  args.outStride = out.cols;
+  args.qStride = q.ld();
+  args.outStride = out.ld();
   args.kv = kvLayer(layer);
   args.positions = s.positions;
   args.tokenSeq = s.tokenSeq;

@@ -109,23 +109,25 @@ void CudaBackend::matmul(Tensor out, Tensor x, const Weight& w, const Weight* bi
   const int64_t T = x.rows, K = x.cols, N = w.rows;
   if (x.dtype != DType::BF16 || (out.dtype != DType::BF16 && out.dtype != DType::F32))
     throw InvalidArgumentError("matmul: the CUDA backend takes bf16 inputs and bf16 or float outputs");
+  if (!x.packed()) throw InvalidArgumentError("matmul: the CUDA backend reads packed input rows");
   if (w.cols != K || out.cols != N || out.rows != T)
     throw InvalidArgumentError("matmul: shapes do not match (x " + std::to_string(T) + "x" + std::to_string(K) + ", weight " +
                                std::to_string(N) + "x" + std::to_string(w.cols) + ", out " + std::to_string(out.rows) + "x" +
                                std::to_string(out.cols) + ")");
   if (T == 0) return;
   const bool outF32 = out.dtype == DType::F32;
+  const int64_t ld = out.ld();  // a column view of a fused projection's output (fusesProjections)
   const float* b = bias ? static_cast<const float*>(bias->data) : nullptr;
   if (!gemvFor(T, w.dtype)) {
     bool done = false;
     if (w.dtype == DType::BF16) {
-      done = cublasGemm(out.data, outF32, N, x.data, T, K, w.data, N);
+      done = cublasGemm(out.data, outF32, ld, x.data, T, K, w.data, N);
     } else if (K % 32 == 0 && dequantScratch_.ptr) {
       matmulDequantized(out, x, w);
       done = true;
     }
     if (done) {
-      if (b) cuda::launchAddBias(out.data, outF32, T, N, N, b, stream_);
+      if (b) cuda::launchAddBias(out.data, outF32, T, N, ld, b, stream_);
       return;
     }
   }
@@ -133,7 +135,7 @@ void CudaBackend::matmul(Tensor out, Tensor x, const Weight& w, const Weight* bi
   const size_t outElem = outF32 ? 4 : 2;
   for (int64_t t0 = 0; t0 < T; t0 += cuda::kGemvMaxTokens) {
     const int n = int(std::min<int64_t>(cuda::kGemvMaxTokens, T - t0));
-    cuda::launchGemv(static_cast<uint8_t*>(out.data) + size_t(t0 * N) * outElem, outF32, N,
+    cuda::launchGemv(static_cast<uint8_t*>(out.data) + size_t(t0 * ld) * outElem, outF32, ld,
                      static_cast<const uint16_t*>(x.data) + t0 * K, n, K, w.data, w.dtype, N, b, stream_);
   }
 }
@@ -156,20 +158,51 @@ cuda::GemvSegments gemvSegments(int n, const Tensor* outs, const Weight* const* 
   cuda::GemvSegments segs;
   for (int i = 0; i < n; i++)
     segs.s[i] = cuda::GemvSegment{ws[i]->data, outs[i].data, biases[i] ? static_cast<const float*>(biases[i]->data) : nullptr,
-                                  ws[i]->rows, outs[i].cols};
+                                  ws[i]->rows, outs[i].ld()};
   segs.count = n;
   return segs;
 }
 }  // namespace
 
+// Whether n bf16 weights are consecutive rows of one allocation (joinWeights) and their outputs
+// consecutive columns of one buffer of exactly their width: then one GEMM makes all of them.
+bool CudaBackend::joinedGemmFor(int n, const Tensor* outs, Tensor x, const Weight* const* ws) const {
+  if (n < 2 || !lt_ || gemvFor(x.rows, DType::BF16) || x.dtype != DType::BF16 || !x.packed()) return false;
+  int64_t width = 0;
+  for (int i = 0; i < n; i++) {
+    const Weight& w = *ws[i];
+    const Tensor& o = outs[i];
+    if (w.dtype != DType::BF16 || w.cols != x.cols || o.dtype != outs[0].dtype || o.rows != x.rows || o.cols != w.rows)
+      return false;
+    const size_t elem = o.dtype == DType::F32 ? 4 : 2;
+    if (i > 0 && (w.data != static_cast<const uint8_t*>(ws[i - 1]->data) + size_t(ws[i - 1]->rows * w.cols) * 2 ||
+                  o.data != static_cast<const uint8_t*>(outs[i - 1].data) + size_t(outs[i - 1].cols) * elem))
+      return false;
+    width += w.rows;
+  }
+  for (int i = 0; i < n; i++)
+    if (outs[i].ld() != width) return false;
+  return true;
+}
+
 // q, k and v as one GEMV launch (segments of rows, each to its own output) when every weight takes
-// the dense GEMV; otherwise one matmul each (prefill: cuBLASLt on the original weights).
+// the dense GEMV; as one GEMM when they are joined (fusesProjections); otherwise one matmul each.
 void CudaBackend::matmulMany(int n, const Tensor* outs, Tensor x, const Weight* const* ws, const Weight* const* biases) {
   bool fused = n >= 1 && n <= cuda::kGemvMaxSegments && x.dtype == DType::BF16;
   for (int i = 0; fused && i < n; i++)
     fused = denseGemvFor(x.rows, *ws[i]) && ws[i]->dtype == ws[0]->dtype && ws[i]->cols == x.cols &&
             outs[i].rows == x.rows && outs[i].cols == ws[i]->rows && outs[i].dtype == outs[0].dtype &&
             (outs[i].dtype == DType::BF16 || outs[i].dtype == DType::F32);
+  if (!fused && joinedGemmFor(n, outs, x, ws)) {
+    beginOp(profile_ ? ("matmul joined " + std::to_string(outs[0].ld()) + "x" + std::to_string(x.cols)).c_str() : "matmul");
+    const bool outF32 = outs[0].dtype == DType::F32;
+    const int64_t width = outs[0].ld();
+    if (cublasGemm(outs[0].data, outF32, width, x.data, x.rows, x.cols, ws[0]->data, width)) {
+      for (int i = 0; i < n; i++)
+        if (biases[i]) cuda::launchAddBias(outs[i].data, outF32, x.rows, outs[i].cols, width, static_cast<const float*>(biases[i]->data), stream_);
+      return;
+    }
+  }
   if (!fused) {
     Backend::matmulMany(n, outs, x, ws, biases);
     return;
@@ -179,13 +212,31 @@ void CudaBackend::matmulMany(int n, const Tensor* outs, Tensor x, const Weight* 
                         ws[0]->dtype, stream_);
 }
 
-// gate, up and SwiGLU as one GEMV launch at decode sizes; otherwise the two matmuls and swiglu.
+// gate, up and SwiGLU as one GEMV launch at decode sizes; with joined weights (fusesProjections)
+// one GEMM into the scratch's two halves and swiglu over them; otherwise the two matmuls and swiglu.
 void CudaBackend::matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const Weight& up, Tensor upScratch) {
   const bool fused = x.dtype == DType::BF16 && out.dtype == DType::BF16 && denseGemvFor(x.rows, gate) &&
                      up.dtype == gate.dtype && up.rows == gate.rows && gate.cols == x.cols && up.cols == x.cols &&
                      out.rows == x.rows && out.cols == gate.rows;
+  // A scratch with room for both products (the model's layout with fused projections).
+  const bool wide = upScratch.cols == 2 * gate.rows && upScratch.packed() && upScratch.rows == x.rows &&
+                    upScratch.dtype == DType::BF16;
+  if (!fused && wide && out.dtype == DType::BF16 && out.packed() && out.rows == x.rows && out.cols == gate.rows) {
+    const Tensor halves[2] = {upScratch.columns(0, gate.rows), upScratch.columns(gate.rows, gate.rows)};
+    const Weight* ws[2] = {&gate, &up};
+    if (joinedGemmFor(2, halves, x, ws)) {
+      beginOp(profile_ ? ("matmul joined " + std::to_string(2 * gate.rows) + "x" + std::to_string(x.cols)).c_str() : "matmul");
+      if (cublasGemm(upScratch.data, false, 2 * gate.rows, x.data, x.rows, x.cols, gate.data, 2 * gate.rows)) {
+        beginOp("swiglu");
+        cuda::launchSwigluRows(static_cast<uint16_t*>(out.data), static_cast<const uint16_t*>(upScratch.data), x.rows, gate.rows, 2 * gate.rows,
+                               stream_);
+        return;
+      }
+    }
+  }
   if (!fused) {
-    Backend::matmulSwiglu(out, x, gate, up, upScratch);
+    // The products apart: the up product in the scratch's first columns, packed.
+    Backend::matmulSwiglu(out, x, gate, up, Tensor{upScratch.data, upScratch.dtype, out.rows, out.cols});
     return;
   }
   beginOp("gemv gate/up + swiglu (fused)");
@@ -246,7 +297,7 @@ void CudaBackend::matmulIntoResidual(Tensor residual, Tensor x, const Weight& w)
 }
 
 void CudaBackend::matmulDequantized(Tensor out, Tensor x, const Weight& w) {
-  const int64_t T = x.rows, K = x.cols, N = w.rows;
+  const int64_t T = x.rows, K = x.cols, N = w.rows, ld = out.ld();
   const bool outF32 = out.dtype == DType::F32;
   int64_t chunk = int64_t(dequantScratch_.bytes / (size_t(K) * 2));
   if (chunk >= 128) chunk = chunk / 128 * 128;  // keeps each slice of out 256-byte aligned
@@ -258,11 +309,11 @@ void CudaBackend::matmulDequantized(Tensor out, Tensor x, const Weight& w) {
     const int64_t rows = std::min(chunk, N - n0);
     cuda::launchDequantRows(w.dtype, static_cast<const uint8_t*>(w.data) + n0 * rowBytes, rows, K,
                             static_cast<uint16_t*>(dequantScratch_.ptr), stream_);
-    if (!cublasGemm(static_cast<uint8_t*>(out.data) + size_t(n0) * outElem, outF32, N, x.data, T, K, dequantScratch_.ptr,
+    if (!cublasGemm(static_cast<uint8_t*>(out.data) + size_t(n0) * outElem, outF32, ld, x.data, T, K, dequantScratch_.ptr,
                     rows)) {
       for (int64_t t0 = 0; t0 < T; t0 += cuda::kGemvMaxTokens) {  // no algorithm for this shape: GEMV on the bf16 rows
         const int n = int(std::min<int64_t>(cuda::kGemvMaxTokens, T - t0));
-        cuda::launchGemv(static_cast<uint8_t*>(out.data) + size_t(t0 * N + n0) * outElem, outF32, N,
+        cuda::launchGemv(static_cast<uint8_t*>(out.data) + size_t(t0 * ld + n0) * outElem, outF32, ld,
                          static_cast<const uint16_t*>(x.data) + t0 * K, n, K, dequantScratch_.ptr, DType::BF16, rows,
                          nullptr, stream_);
       }

@@ -84,12 +84,17 @@ void launchGemvIntoResidual(uint16_t* residual, const uint16_t* x, int64_t K, co
 // --- elementwise.cu ----------------------------------------------------------------------------
 void launchAddBias(void* out, bool outF32, int64_t T, int64_t N, int64_t ldOut, const float* bias, cudaStream_t stream);
 void launchSwiglu(uint16_t* out, const uint16_t* gate, const uint16_t* up, int64_t n, cudaStream_t stream);
+// out[rows][cols] (packed) = silu(gate) * up, where row r's gate is gateUp[r * ld, + cols) and its
+// up the cols after it: the fused gate/up GEMM's output.
+void launchSwigluRows(uint16_t* out, const uint16_t* gateUp, int64_t rows, int64_t cols, int64_t ld, cudaStream_t stream);
 
 // --- norm.cu ----------------------------------------------------------------------------------
 // out = rmsnorm(x) * w; with `residual`: residual += x first and the sum is normalised.
 void launchRmsnorm(uint16_t* out, uint16_t* residual, const uint16_t* x, const float* w, int rows, int n, float eps,
                    cudaStream_t stream);
-void launchHeadRmsnorm(uint16_t* x, int rows, int heads, int headDim, const float* w, float eps, cudaStream_t stream);
+// In place on each head of each row; rows are ld elements apart.
+void launchHeadRmsnorm(uint16_t* x, int rows, int64_t ld, int heads, int headDim, const float* w, float eps,
+                       cudaStream_t stream);
 void launchFinalNorm(uint16_t* out, const uint16_t* residual, const uint16_t* x, const int32_t* rows, int numRows, int n,
                      const float* w, float eps, cudaStream_t stream);
 

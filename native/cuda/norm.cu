@@ -145,11 +145,12 @@ __global__ void __launch_bounds__(1024) rmsnormVecKernel(bf16* __restrict__ out,
 }
 
 // A warp per (row, head), in place: qwen3's q/k norm over headDim values.
-__global__ void headRmsnormKernel(bf16* x, int64_t numHeadRows, int headDim, const float* __restrict__ w, float eps) {
+__global__ void headRmsnormKernel(bf16* x, int64_t numHeadRows, int heads, int64_t ld, int headDim, const float* __restrict__ w,
+                                  float eps) {
   const int64_t h = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
   if (h >= numHeadRows) return;
-  bf16* p = x + h * headDim;
+  bf16* p = x + (h / heads) * ld + (h % heads) * headDim;
   float ss = 0.0f;
   for (int i = lane; i < headDim; i += 32) {
     float f = __bfloat162float(p[i]);
@@ -232,10 +233,12 @@ void launchRmsnorm(uint16_t* out, uint16_t* residual, const uint16_t* x, const f
                 reinterpret_cast<bf16*>(residual), reinterpret_cast<const bf16*>(x), w, n, eps);
 }
 
-void launchHeadRmsnorm(uint16_t* x, int rows, int heads, int headDim, const float* w, float eps, cudaStream_t stream) {
+void launchHeadRmsnorm(uint16_t* x, int rows, int64_t ld, int heads, int headDim, const float* w, float eps,
+                       cudaStream_t stream) {
   const int64_t headRows = int64_t(rows) * heads;
   if (headRows <= 0) return;
-  headRmsnormKernel<<<unsigned((headRows + 7) / 8), 256, 0, stream>>>(reinterpret_cast<bf16*>(x), headRows, headDim, w, eps);
+  headRmsnormKernel<<<unsigned((headRows + 7) / 8), 256, 0, stream>>>(reinterpret_cast<bf16*>(x), headRows, heads, ld, headDim,
+                                                                      w, eps);
   CUDA_CHECK_LAUNCH("headRmsnorm");
 }
 

@@ -223,6 +223,65 @@ Register matmulSwiglu("matmulSwiglu (gate/up + SwiGLU)", [](Harness& h) {
   }
 });
 
+// Backends that fuse projections (Backend::fusesProjections): q/k/v and gate/up weights joined
+// into one matrix each, the outputs column views of one buffer (the model's layout). T = 1 takes
+// the GEMV into strided outputs, T >= 2 one GEMM per group; a bias on q and v; then the ops that
+// read the strided q/k views (headRmsnorm). Columns of the buffer outside a view stay poisoned
+// only where no view writes, so each view is compared on its own columns.
+Register joinedProjections("q/k/v and gate/up joined (backends with fusesProjections)", [](Harness& h) {
+  if (!h.backend().fusesProjections(DType::BF16)) return;
+  const int64_t K = 256, N[3] = {64, 16, 16}, F = 72;
+  for (const int T : {1, 2, 19, 130}) {
+    const std::string tag = "T=" + std::to_string(T);
+    Vec x = h.roundTrip(h.randomVec(size_t(T * K)));
+    TestWeight w[3] = {h.weight(DType::BF16, N[0], K, true), h.weight(DType::BF16, N[1], K, true),
+                       h.weight(DType::BF16, N[2], K, true)};
+    TestWeight b[2] = {h.weight(DType::F32, 1, N[0], false), h.weight(DType::F32, 1, N[2], false)};
+    Weight* joined[3] = {&w[0].weight, &w[1].weight, &w[2].weight};
+    h.backend().joinWeights(joined, 3);
+    const int64_t width = N[0] + N[1] + N[2];
+    Tensor buffer = h.poisoned(T, width);
+    const Tensor outs[3] = {buffer.columns(0, N[0]), buffer.columns(N[0], N[1]), buffer.columns(N[0] + N[1], N[2])};
+    const Weight* ws[3] = {&w[0].weight, &w[1].weight, &w[2].weight};
+    const Weight* bs[3] = {&b[0].weight, nullptr, &b[1].weight};
+    h.backend().matmulMany(3, outs, h.tensor(T, K, x), ws, bs);
+    const Vec all = h.fetch(buffer);
+    Vec refs[3];
+    for (int i = 0; i < 3; i++) {
+      refs[i] = h.roundTrip(ref::matmul(x, w[i].values, i == 0 ? &b[0].values : i == 2 ? &b[1].values : nullptr, T, K, N[i]));
+      Vec got(size_t(T * N[i]));
+      const int64_t c0 = i == 0 ? 0 : i == 1 ? N[0] : N[0] + N[1];
+      for (int t = 0; t < T; t++)
+        for (int64_t c = 0; c < N[i]; c++) got[size_t(t * N[i] + c)] = all[size_t(t * width + c0 + c)];
+      h.expectClose(tag + " q/k/v segment " + std::to_string(i), got, refs[i], h.tolerance());
+    }
+    // headRmsnorm on the q and k views: 4 heads of 16 and 1 of 16, in place in the buffer.
+    TestWeight qn = h.weight(DType::F32, 1, 16, false);
+    h.backend().headRmsnorm(outs[0], 4, 16, qn.weight, 1e-6f);
+    h.backend().headRmsnorm(outs[1], 1, 16, qn.weight, 1e-6f);
+    const Vec normed = h.fetch(buffer);
+    for (int i = 0; i < 3; i++) {
+      const int64_t c0 = i == 0 ? 0 : i == 1 ? N[0] : N[0] + N[1];
+      Vec got(size_t(T * N[i]));
+      for (int t = 0; t < T; t++)
+        for (int64_t c = 0; c < N[i]; c++) got[size_t(t * N[i] + c)] = normed[size_t(t * width + c0 + c)];
+      const Vec want = i == 2 ? refs[i] : ref::rmsnorm(refs[i], qn.values, T * N[i] / 16, 16, 1e-6);
+      h.expectClose(tag + " headRmsnorm on view " + std::to_string(i), got, want, h.tolerance());
+    }
+    h.backend().releaseWeight(w[0].weight);  // the joined allocation
+
+    TestWeight gate = h.weight(DType::BF16, F, K, true), up = h.weight(DType::BF16, F, K, true);
+    Weight* gateUp[2] = {&gate.weight, &up.weight};
+    h.backend().joinWeights(gateUp, 2);
+    Tensor out = h.poisoned(T, F), scratch = h.poisoned(T, 2 * F);
+    h.backend().matmulSwiglu(out, h.tensor(T, K, x), gate.weight, up.weight, scratch);
+    Vec g = h.roundTrip(ref::matmul(x, gate.values, nullptr, T, K, F));
+    Vec u = h.roundTrip(ref::matmul(x, up.values, nullptr, T, K, F));
+    h.expectClose(tag + " gate/up + SwiGLU", h.fetch(out), h.roundTrip(ref::swiglu(g, u)), h.tolerance());
+    h.backend().releaseWeight(gate.weight);
+  }
+});
+
 // Backends that fold the layer norms into one-token projections (Backend::fusesNorms): each of
 // the three fused ops against rmsnorm + matmul references, at widths with and without the GEMVs'
 // full batches and a tail (256, 4136), a bias on q, bf16 and f16 matrices. The CPU backend does
