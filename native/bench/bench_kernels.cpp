@@ -79,18 +79,17 @@ void benchDecodeAttention(Bench& bench) {
   }
 }
 
-// Whole prompts, causal: 8 of 2048 tokens, and a W1 prefill step's 16 of 512; with CTAs of 4 and
-// of 8 warps (64 and 128 query rows).
+// Whole prompts, causal: 8 of 2048 tokens, and a W1 prefill step's 16 of 512.
 void benchPrefillAttention(Bench& bench) {
   CudaBackend& b = bench.b;
   const int heads = 32, kvHeads = 8, d = 128, bs = 16;
   struct Case { int seqs, ctx; };
-  const int warpsWere = cuda::prefillWarpsSetting().load();
   for (Case c : {Case{8, 2048}, Case{16, 512}}) {
     const int numBlocks = c.seqs * (c.ctx / bs) + 16;
     b.allocKvCache(KvCacheShape{1, numBlocks, bs, kvHeads, d});
     b.fillKvCacheRandom(12);
     HostStep hs = attentionStep(c.seqs, c.ctx, c.ctx, bs, numBlocks, 8);
+    const StepView& s = b.beginStep(hs.view());
     const int64_t T = int64_t(c.seqs) * c.ctx;
     void* q = bench.deviceAlloc(size_t(T) * heads * d * 2);
     void* out = bench.deviceAlloc(size_t(T) * heads * d * 2);
@@ -98,16 +97,10 @@ void benchPrefillAttention(Bench& bench) {
     Tensor qT{q, DType::BF16, T, heads * d}, outT{out, DType::BF16, T, heads * d};
     const AttentionShape a{heads, kvHeads, d, 1.0f / std::sqrt(float(d))};
     const double flops = 4.0 * d * heads * c.seqs * (double(c.ctx) * (c.ctx + 1) / 2);  // causal QK^T and PV
-    for (const int warps : {4, 8}) {
-      cuda::prefillWarpsSetting() = warps;
-      const StepView& s = b.beginStep(hs.view());  // tiles of this width
-      const double us = bench.medianMicros([&] { b.pagedAttention(outT, qT, s, 0, a); }, 10, 2);
-      bench.addCompute("prefill attention (causal)", shapeOf(c.seqs, c.ctx, heads, kvHeads, d, bs), us, flops,
-                       std::to_string(warps) + " warps (" + std::to_string(16 * warps) + " query rows) a CTA");
-    }
+    const double us = bench.medianMicros([&] { b.pagedAttention(outT, qT, s, 0, a); }, 10, 2);
+    bench.addCompute("prefill attention (causal)", shapeOf(c.seqs, c.ctx, heads, kvHeads, d, bs), us, flops);
     b.releaseKvCache();
   }
-  cuda::prefillWarpsSetting() = warpsWere;
 }
 
 void benchGemm(Bench& bench) {

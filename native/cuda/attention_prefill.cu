@@ -1,14 +1,13 @@
 // Paged attention for prefill chunks (query length > 1), FlashAttention-2 style on tensor cores,
 // causal over the cached prefix.
 //
-// A CTA takes one query tile of one sequence and one kv head: its 16 x WARPS rows are (token,
-// query head) pairs, rows / group tokens x the group's heads, so a K/V tile loaded once serves the
-// whole GQA group. Each warp owns 16 rows: Q fragments stay in registers, S = Q K^T for a 64-key
+// A CTA takes one query tile of one sequence and one kv head: its 64 rows are (token, query head)
+// pairs, 64 / group tokens x the group's heads, so a K/V tile loaded once serves the whole GQA
+// group. Each of the 4 warps owns 16 rows: Q fragments stay in registers, S = Q K^T for a 64-key
 // tile is 8 n-tiles of accumulators, the online softmax runs on them in registers, and P is reused
 // as the A operand of O += P V. K/V tiles are double-buffered with cp.async. Row r sees key j iff
 // j <= position(r); tiles past the tile's last position are never loaded.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "attention_common.cuh"
@@ -18,18 +17,15 @@ namespace pagedinfer::cuda {
 
 namespace {
 
-constexpr int kStages = 2;
+constexpr int kWarps = 4, kThreads = 32 * kWarps, kRows = 64, kStages = 2;
 
-int prefillWarps() { return prefillWarpsSetting().load(std::memory_order_relaxed) == 4 ? 4 : 8; }
-
-template <int D, int WARPS>
+template <int D>
 constexpr size_t prefillSmemBytes() {
-  return size_t(16 * WARPS + 2 * kStages * kKeysPerTile) * (D + 8) * sizeof(bf16);
+  return size_t(kRows + 2 * kStages * kKeysPerTile) * (D + 8) * sizeof(bf16);
 }
 
-template <int D, int WARPS>
-__global__ void __launch_bounds__(32 * WARPS) pagedPrefillKernel(AttentionArgs a, const int4* __restrict__ tiles, int group) {
-  constexpr int kThreads = 32 * WARPS, kRows = 16 * WARPS;
+template <int D>
+__global__ void __launch_bounds__(kThreads) pagedPrefillKernel(AttentionArgs a, const int4* __restrict__ tiles, int group) {
   constexpr int LD = D + 8;
   extern __shared__ __align__(16) uint8_t smem[];
   bf16* sQ = reinterpret_cast<bf16*>(smem);
@@ -161,36 +157,20 @@ __global__ void __launch_bounds__(32 * WARPS) pagedPrefillKernel(AttentionArgs a
   }
 }
 
-template <int D, int WARPS>
+template <int D>
 void launchPrefill(const AttentionArgs& a, const int32_t* tiles, int numTiles, int group, cudaStream_t stream) {
-  constexpr size_t smem = prefillSmemBytes<D, WARPS>();
+  constexpr size_t smem = prefillSmemBytes<D>();
   static std::atomic<uint32_t> configured{0};
-  allowDynamicSmem(pagedPrefillKernel<D, WARPS>, smem, configured);
-  pagedPrefillKernel<D, WARPS><<<dim3(numTiles, a.kv.numKvHeads), 32 * WARPS, smem, stream>>>(
+  allowDynamicSmem(pagedPrefillKernel<D>, smem, configured);
+  pagedPrefillKernel<D><<<dim3(numTiles, a.kv.numKvHeads), kThreads, smem, stream>>>(
       a, reinterpret_cast<const int4*>(tiles), group);
   CUDA_CHECK_LAUNCH("pagedPrefill");
 }
 
-template <int D>
-void launchPrefill(const AttentionArgs& a, const int32_t* tiles, int numTiles, int group, cudaStream_t stream) {
-  if (prefillWarps() == 4) launchPrefill<D, 4>(a, tiles, numTiles, group, stream);
-  else launchPrefill<D, 8>(a, tiles, numTiles, group, stream);
-}
-
 }  // namespace
 
-std::atomic<int>& prefillWarpsSetting() {
-  static std::atomic<int> warps{[] {
-    const char* env = std::getenv("PAGEDINFER_PREFILL_WARPS");
-    return env && std::atoi(env) == 4 ? 4 : 8;
-  }()};
-  return warps;
-}
-
-int prefillRowsPerTile() { return 16 * prefillWarps(); }
-
 bool prefillKernelSupports(int headDim, int group) {
-  return (headDim == 64 || headDim == 80 || headDim == 96 || headDim == 128) && group >= 1 && group <= 64;
+  return (headDim == 64 || headDim == 80 || headDim == 96 || headDim == 128) && group >= 1 && group <= kRows;
 }
 
 void launchPagedPrefill(const AttentionArgs& a, const int32_t* tiles, int numTiles, cudaStream_t stream) {

@@ -202,10 +202,10 @@ void CudaBackend::ropeAndCacheWrite(Tensor q, Tensor k, Tensor v, const StepView
                              stream_);
 }
 
-// Prefill query tiles of rows / group tokens, built once per step (they depend on the GQA group).
+// Prefill query tiles of 64 / group tokens, built once per step (they depend on the GQA group).
 void CudaBackend::buildPrefillTiles(int group) {
   if (tilesGroup_ == group) return;
-  const int perTile = std::max(1, cuda::prefillRowsPerTile() / group);
+  const int perTile = std::max(1, 64 / group);
   std::vector<int32_t> tiles;
   for (size_t s = 0; s + 1 < hostQueryStart_.size(); s++) {
     const int q0 = hostQueryStart_[s], q1 = hostQueryStart_[s + 1];

@@ -136,12 +136,6 @@ struct AttentionArgs {
 // plain fallback kernel.
 bool decodeKernelSupports(int headDim, int group);
 bool prefillKernelSupports(int headDim, int group);
-// Warps per prefill-attention CTA, 16 query rows (token, head pairs) each: 8, or 4 (the earlier
-// 64-row tiles; PAGEDINFER_PREFILL_WARPS=4 at start, or set by the kernel bench and tests).
-// Process-wide; a step's tiles follow the setting at its beginStep.
-std::atomic<int>& prefillWarpsSetting();
-// Query rows per CTA of the prefill kernel: a tile holds rows / group tokens.
-int prefillRowsPerTile();
 // One query token per item, its context split into at most numParts partitions of partitionSize
 // keys (a multiple of the variant's tile), or with partitionSize 0 of the smallest multiple of 64
 // keys that covers that item's context in numParts; with numParts > 1 the last partition of each

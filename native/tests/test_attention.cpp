@@ -95,7 +95,7 @@ Register pagedAttention("paged attention (mixed prefill chunks and decode, rando
     // prefill, a context that ends on a block boundary, and one that shares sequence 0's prefix.
     struct Seq { int ctx, fresh; };
     // A long decode context last: the CUDA run below splits it into partitions.
-    // A 90-token chunk over a 50-token prefix spans several prefill tiles of either width.
+    // A 90-token chunk over a 50-token prefix spans several prefill tiles.
     const std::vector<Seq> seqs = {{33, 13}, {46, 1}, {7, 7}, {32, 1}, {37, 2}, {2 * c.blockSize + 1, 1}, {140, 90}, {300, 1}};
     const int sharedFrom = 4, sharedBlocks = 20 / c.blockSize;  // seq 4 reuses seq 0's full prefix blocks
     const int S = int(seqs.size());
@@ -185,13 +185,6 @@ Register pagedAttention("paged attention (mixed prefill chunks and decode, rando
         cuda.setDecodePartition(0);
       }
       cuda.setDecodeVariant(-1);
-      const int warps = cuda::prefillWarpsSetting().load();
-      for (const int w : {4, 8}) {  // both prefill tile widths (the tiles are rebuilt by beginStep)
-        cuda::prefillWarpsSetting() = w;
-        h.backend().beginStep(step.host);
-        check(", prefill CTAs of " + std::to_string(w) + " warps");
-      }
-      cuda::prefillWarpsSetting() = warps;
     }
 #endif
   }
