@@ -5,7 +5,8 @@
 // slice of out's columns. cuBLASLt sees the row-major problem as the column-major
 // D[N][T] = W^T[N][K] x[K][T] ("TN"); descriptors and the heuristic's algorithm are cached per shape.
 // matmulMany (q/k/v) and matmulSwiglu (gate/up + SwiGLU) are one GEMV launch each at decode sizes
-// (gemv_dense.cu) and separate GEMMs above.
+// (gemv_dense.cu) and, above, one GEMM each where the model joined the group's weights
+// (fusesProjections), separate GEMMs otherwise.
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -17,6 +18,14 @@
 #include "kernels.h"
 
 namespace pagedinfer {
+
+namespace {
+// The op profile's name for a GEMM of an N x K matrix (built only when profiling: every matmul of
+// every step passes here).
+std::string matmulLabel(const char* kind, int64_t n, int64_t k) {
+  return std::string(kind) + " " + std::to_string(n) + "x" + std::to_string(k);
+}
+}  // namespace
 
 CudaBackend::GemmPlan::~GemmPlan() {
   const cublaslt::Api& lt = cublaslt::api();
@@ -104,8 +113,7 @@ bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* 
 }
 
 void CudaBackend::matmul(Tensor out, Tensor x, const Weight& w, const Weight* bias) {
-  // The label is built only when profiling: this runs for every matmul of every step.
-  beginOp(profile_ ? ("matmul " + std::to_string(w.rows) + "x" + std::to_string(w.cols)).c_str() : "matmul");
+  beginOp(profile_ ? matmulLabel("matmul", w.rows, w.cols).c_str() : "matmul");
   const int64_t T = x.rows, K = x.cols, N = w.rows;
   if (x.dtype != DType::BF16 || (out.dtype != DType::BF16 && out.dtype != DType::F32))
     throw InvalidArgumentError("matmul: the CUDA backend takes bf16 inputs and bf16 or float outputs");
@@ -194,12 +202,14 @@ void CudaBackend::matmulMany(int n, const Tensor* outs, Tensor x, const Weight* 
             outs[i].rows == x.rows && outs[i].cols == ws[i]->rows && outs[i].dtype == outs[0].dtype &&
             (outs[i].dtype == DType::BF16 || outs[i].dtype == DType::F32);
   if (!fused && joinedGemmFor(n, outs, x, ws)) {
-    beginOp(profile_ ? ("matmul joined " + std::to_string(outs[0].ld()) + "x" + std::to_string(x.cols)).c_str() : "matmul");
     const bool outF32 = outs[0].dtype == DType::F32;
     const int64_t width = outs[0].ld();
+    beginOp(profile_ ? matmulLabel("matmul joined", width, x.cols).c_str() : "matmul");
     if (cublasGemm(outs[0].data, outF32, width, x.data, x.rows, x.cols, ws[0]->data, width)) {
       for (int i = 0; i < n; i++)
-        if (biases[i]) cuda::launchAddBias(outs[i].data, outF32, x.rows, outs[i].cols, width, static_cast<const float*>(biases[i]->data), stream_);
+        if (biases[i])
+          cuda::launchAddBias(outs[i].data, outF32, x.rows, outs[i].cols, width, static_cast<const float*>(biases[i]->data),
+                              stream_);
       return;
     }
   }
@@ -225,11 +235,12 @@ void CudaBackend::matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const W
     const Tensor halves[2] = {upScratch.columns(0, gate.rows), upScratch.columns(gate.rows, gate.rows)};
     const Weight* ws[2] = {&gate, &up};
     if (joinedGemmFor(2, halves, x, ws)) {
-      beginOp(profile_ ? ("matmul joined " + std::to_string(2 * gate.rows) + "x" + std::to_string(x.cols)).c_str() : "matmul");
-      if (cublasGemm(upScratch.data, false, 2 * gate.rows, x.data, x.rows, x.cols, gate.data, 2 * gate.rows)) {
+      const int64_t width = 2 * gate.rows;
+      beginOp(profile_ ? matmulLabel("matmul joined", width, x.cols).c_str() : "matmul");
+      if (cublasGemm(upScratch.data, false, width, x.data, x.rows, x.cols, gate.data, width)) {
         beginOp("swiglu");
-        cuda::launchSwigluRows(static_cast<uint16_t*>(out.data), static_cast<const uint16_t*>(upScratch.data), x.rows, gate.rows, 2 * gate.rows,
-                               stream_);
+        cuda::launchSwigluRows(static_cast<uint16_t*>(out.data), static_cast<const uint16_t*>(upScratch.data), x.rows,
+                               gate.rows, width, stream_);
         return;
       }
     }
