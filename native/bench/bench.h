@@ -27,6 +27,10 @@ class Bench {
   CudaBackend& b;
   double copyGBs = 0, gemmTFs = 0;
   std::vector<Result> results;
+  // Microseconds that `bytes` take at the measured copy rate, `flops` at the measured GEMM rate:
+  // the two sides of a kernel's roofline.
+  double bytesMicros(double bytes) const { return bytes / (copyGBs * 1e3); }
+  double flopsMicros(double flops) const { return flops / (gemmTFs * 1e6); }
 
   // Median device time (events on the backend's stream) of f over reps calls, after warm-up calls.
   double medianMicros(const std::function<void()>& f, int reps = 20, int warmup = 3);

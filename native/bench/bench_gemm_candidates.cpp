@@ -9,40 +9,12 @@
 #include <vector>
 
 #include "bench.h"
-#include "cuda/cublaslt_shim.h"
-#include "cuda/cuda_check.h"
+#include "cuda/cublaslt_gemm.h"
 
 namespace pagedinfer::bench {
 
 namespace {
-
 constexpr int kMaxCandidates = 24;
-
-struct Problem {
-  cublaslt::MatmulDesc desc = nullptr;
-  cublaslt::MatrixLayout a = nullptr, b = nullptr, d = nullptr;
-  ~Problem() {
-    const cublaslt::Api& lt = cublaslt::api();
-    if (a) lt.matrixLayoutDestroy(a);
-    if (b) lt.matrixLayoutDestroy(b);
-    if (d) lt.matrixLayoutDestroy(d);
-    if (desc) lt.matmulDescDestroy(desc);
-  }
-};
-
-// The row-major out[T][N] = x[T][K] W[N][K]^T as the engine states it (gemm.cpp): column-major
-// D[N][T] = W^T x, "TN".
-bool describe(Problem& p, int64_t T, int64_t K, int64_t N) {
-  const cublaslt::Api& lt = cublaslt::api();
-  const int transA = cublaslt::kOpT, transB = cublaslt::kOpN;
-  return lt.matmulDescCreate(&p.desc, cublaslt::kComputeF32, cublaslt::kDataF32) == cublaslt::kSuccess &&
-         lt.matmulDescSetAttribute(p.desc, cublaslt::kDescTransA, &transA, sizeof(transA)) == cublaslt::kSuccess &&
-         lt.matmulDescSetAttribute(p.desc, cublaslt::kDescTransB, &transB, sizeof(transB)) == cublaslt::kSuccess &&
-         lt.matrixLayoutCreate(&p.a, cublaslt::kDataBF16, uint64_t(K), uint64_t(N), K) == cublaslt::kSuccess &&
-         lt.matrixLayoutCreate(&p.b, cublaslt::kDataBF16, uint64_t(K), uint64_t(T), K) == cublaslt::kSuccess &&
-         lt.matrixLayoutCreate(&p.d, cublaslt::kDataBF16, uint64_t(N), uint64_t(T), N) == cublaslt::kSuccess;
-}
-
 }  // namespace
 
 void benchGemmCandidates(Bench& bench) {
@@ -65,24 +37,16 @@ void benchGemmCandidates(Bench& bench) {
   };
   const Matrix matrices[] = {{4096, 4096, "q / o"},       {4096, 1024, "k / v"},  {4096, 6144, "q+k+v fused"},
                              {4096, 14336, "gate / up"},  {4096, 28672, "gate+up fused"}, {14336, 4096, "down"}};
-  const float alpha = 1.0f, beta = 0.0f;
   for (int64_t T : {128, 256, 384, 512}) {
     for (const Matrix& m : matrices) {
-      Problem p;
-      if (!describe(p, T, m.K, m.N)) {
-        std::printf("  gemm candidates: descriptors failed for %lldx%lld->%lld\n", (long long)T, (long long)m.K, (long long)m.N);
+      // The problem as the engine states it (gemm.cpp): bf16 output, packed rows.
+      const cublaslt::TnProblem problem(T, m.K, m.N, m.N, false);
+      cublaslt::HeuristicResult results[kMaxCandidates]{};
+      const int found = problem.candidates(handle, workspaceBytes, results, kMaxCandidates);
+      if (found == 0) {
+        std::printf("  gemm candidates: no algorithm for %lldx%lld->%lld\n", (long long)T, (long long)m.K, (long long)m.N);
         continue;
       }
-      cublaslt::Preference pref = nullptr;
-      const uint64_t ws = workspaceBytes;
-      cublaslt::HeuristicResult results[kMaxCandidates]{};
-      int found = 0;
-      const bool ok = lt.preferenceCreate(&pref) == cublaslt::kSuccess &&
-                      lt.preferenceSetAttribute(pref, cublaslt::kPrefMaxWorkspace, &ws, sizeof(ws)) == cublaslt::kSuccess &&
-                      lt.algoGetHeuristic(handle, p.desc, p.a, p.b, p.d, p.d, pref, kMaxCandidates, results, &found) ==
-                          cublaslt::kSuccess;
-      if (pref) lt.preferenceDestroy(pref);
-      if (!ok || found == 0) continue;
       const double wBytes = 2.0 * double(m.N) * double(m.K), flops = 2.0 * double(T) * double(m.K) * double(m.N);
       const int copies = copiesPastL2(wBytes);
       std::vector<Weight> weights;
@@ -97,8 +61,8 @@ void benchGemmCandidates(Bench& bench) {
         us[size_t(c)] = bench.medianMicros(
             [&] {
               const Weight& w = weights[size_t(next++ % copies)];
-              failed |= lt.matmul(handle, p.desc, &alpha, w.data, p.a, x, p.b, &beta, out, p.d, out, p.d, &results[c].algo,
-                                  workspace, workspaceBytes, be.stream()) != cublaslt::kSuccess;
+              failed |= problem.run(handle, w.data, x, out, results[c].algo, workspace, workspaceBytes, be.stream()) !=
+                        cublaslt::kSuccess;
             },
             30, 3);
         if (failed) us[size_t(c)] = 0;
@@ -108,7 +72,7 @@ void benchGemmCandidates(Bench& bench) {
       for (int c = 0; c < found; c++)
         if (us[size_t(c)] > 0 && (best < 0 || us[size_t(c)] < us[size_t(best)])) best = c;
       if (best < 0) continue;
-      const double roofUs = std::max(wBytes / (bench.copyGBs * 1e3), flops / (bench.gemmTFs * 1e6));
+      const double roofUs = std::max(bench.bytesMicros(wBytes), bench.flopsMicros(flops));
       char note[160];
       std::snprintf(note, sizeof note, "%s: heuristic's first %.1f us (%.0f%% of roofline), best #%d of %d %.1f us (%.0f%%)",
                     m.what, us[0], us[0] > 0 ? 100.0 * roofUs / us[0] : 0.0, best, found, us[size_t(best)],

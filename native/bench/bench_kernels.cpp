@@ -135,7 +135,7 @@ void benchGemm(Bench& bench) {
       Tensor xT{x, DType::BF16, sh.T, sh.K}, outT{out, DType::BF16, sh.T, sh.N};
       int next = 0;
       const double us = bench.medianMicros([&] { b.matmul(outT, xT, ws[size_t(next++ % copies)], nullptr); }, 40, 5);
-      const double bytesUs = wBytes / (bench.copyGBs * 1e3), flopsUs = flops / (bench.gemmTFs * 1e6);
+      const double bytesUs = bench.bytesMicros(wBytes), flopsUs = bench.flopsMicros(flops);
       const double roofUs = std::max(bytesUs, flopsUs);
       char note[128];
       std::snprintf(note, sizeof note, "roofline %.1f us (%s): %.0f%% of it", roofUs, bytesUs > flopsUs ? "bytes" : "FLOPs",

@@ -185,7 +185,7 @@ size_t Model::availableMemory() const {
 
 size_t Model::weightBytes() const {
   size_t total = 0;
-  for (const Weight* w : owned_) total += size_t(w->rows) * size_t(dtypeRowBytes(w->dtype, w->cols));
+  for (const Weight* w : owned_) total += w->bytes();
   return total;
 }
 

@@ -36,6 +36,7 @@ struct Weight {
   int64_t rows = 0;
   int64_t cols = 0;
   bool present() const { return data != nullptr; }
+  size_t bytes() const { return size_t(rows) * size_t(dtypeRowBytes(dtype, cols)); }
 };
 
 // A weight tensor as it lies in a (memory-mapped) file, after the loader checked its bounds.

@@ -336,7 +336,7 @@ void CudaBackend::joinWeights(Weight* const* ws, int n) {
     const Weight& w = *ws[i];
     if (w.dtype != ws[0]->dtype || w.cols != ws[0]->cols || !ownedWeights_.count(w.data))
       throw InvalidArgumentError("internal: joinWeights takes weights of one type and width that this backend made");
-    total += size_t(w.rows) * size_t(dtypeRowBytes(w.dtype, w.cols));
+    total += w.bytes();
   }
   activate();
   void* joined = nullptr;
@@ -347,18 +347,17 @@ void CudaBackend::joinWeights(Weight* const* ws, int n) {
   ownedWeights_.insert(joined);
   size_t offset = 0;
   for (int i = 0; i < n; i++) {
-    const size_t bytes = size_t(ws[i]->rows) * size_t(dtypeRowBytes(ws[i]->dtype, ws[i]->cols));
-    CUDA_CHECK(cudaMemcpyAsync(static_cast<uint8_t*>(joined) + offset, ws[i]->data, bytes, cudaMemcpyDeviceToDevice, stream_));
-    offset += bytes;
+    CUDA_CHECK(cudaMemcpyAsync(static_cast<uint8_t*>(joined) + offset, ws[i]->data, ws[i]->bytes(), cudaMemcpyDeviceToDevice,
+                               stream_));
+    offset += ws[i]->bytes();
   }
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   offset = 0;
   for (int i = 0; i < n; i++) {
-    const size_t bytes = size_t(ws[i]->rows) * size_t(dtypeRowBytes(ws[i]->dtype, ws[i]->cols));
     CUDA_CHECK(cudaFree(const_cast<void*>(ws[i]->data)));
     ownedWeights_.erase(ws[i]->data);
     ws[i]->data = static_cast<uint8_t*>(joined) + offset;
-    offset += bytes;
+    offset += ws[i]->bytes();
   }
   invalidateGraphs();
 }

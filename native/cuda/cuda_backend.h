@@ -17,6 +17,7 @@
 
 #include "../core/backend.h"
 #include "../core/thread_pool.h"
+#include "cublaslt_gemm.h"
 #include "cublaslt_shim.h"
 #include "kernels.h"
 #include "op_profile.h"
@@ -115,9 +116,6 @@ class CudaBackend : public Backend {
   // below compute capability 9.0. Re-records graphs.
   void setProgrammaticLaunch(bool on);
   void setNormFusion(bool on) { fuseNorms_ = on; }  // fusesNorms at one token; on by default
-  // fusesProjections for bf16 models (one GEMM for q/k/v, one for gate/up); on by default,
-  // PAGEDINFER_FUSE_PROJECTIONS=0 turns it off. Read when a model is loaded.
-  void setProjectionFusion(bool on) { fuseProjections_ = on; }
   void setDecodePartition(int keys) { decodePartition_ = keys; }  // 0: automatic
   // attention_decode.cu's kVariants; -1 (the default): by the number of items (decodeVariantFor)
   void setDecodeVariant(int variant) { decodeVariant_ = variant; }
@@ -142,13 +140,12 @@ class CudaBackend : public Backend {
     void* ptr = nullptr;
     size_t bytes = 0;
   };
-  struct GemmPlan {  // one cached cuBLASLt problem (gemm.cpp)
-    bool ok = false;
-    cublaslt::MatmulDesc desc = nullptr;
-    cublaslt::MatrixLayout a = nullptr, b = nullptr, d = nullptr;
+  struct GemmPlan {  // one cached cuBLASLt problem and its algorithm (gemm.cpp)
+    GemmPlan(int64_t T, int64_t K, int64_t N, int64_t ldOut, bool outF32) : problem(T, K, N, ldOut, outF32) {}
+    cublaslt::TnProblem problem;
+    bool ok = false;  // the problem was made and an algorithm found
     cublaslt::MatmulAlgo algo{};
     bool borrowed = false;  // algo came from another size of its bucket
-    ~GemmPlan();
   };
   struct GraphEntry {
     cudaGraphExec_t exec = nullptr;
@@ -207,7 +204,8 @@ class CudaBackend : public Backend {
   std::map<std::string, std::unique_ptr<GemmPlan>> plans_;
   std::map<std::string, cublaslt::MatmulAlgo> algos_;  // heuristic's choice per power-of-two token bucket
   GemmPath gemmPath_ = GemmPath::Auto;
-  bool fuseDecode_ = true, fuseDecodeRope_ = true, fuseNorms_ = true, fuseProjections_ = true;
+  bool fuseDecode_ = true, fuseDecodeRope_ = true, fuseNorms_ = true;
+  bool fuseProjections_ = true;  // fusesProjections for bf16 models; PAGEDINFER_FUSE_PROJECTIONS=0 turns it off
 
   // weights
   std::set<const void*> ownedWeights_;

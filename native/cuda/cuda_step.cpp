@@ -172,7 +172,8 @@ void CudaBackend::headRmsnorm(Tensor x, int numHeads, int headDim, const Weight&
 
 void CudaBackend::swiglu(Tensor out, Tensor gate, Tensor up) {
   beginOp("swiglu");
-  cuda::launchSwiglu(bfm(out), bf(gate), bf(up), gate.rows * gate.cols, stream_);
+  const int64_t n = gate.rows * gate.cols;  // packed buffers: one row of all values
+  cuda::launchSwiglu(bfm(out), bf(gate), bf(up), 1, n, n, stream_);
 }
 
 void CudaBackend::finalNorm(Tensor out, Tensor residual, Tensor x, const StepView& s, const Weight& w, float eps) {

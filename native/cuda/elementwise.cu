@@ -9,45 +9,29 @@ namespace {
 
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
 
-// `out` may alias `gate` (the model computes gate = silu(gate) * up in place): each thread reads
-// its own elements before writing them.
-__global__ void swigluVec8Kernel(bf16* out, const bf16* gate, const bf16* __restrict__ up, int64_t vectors) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < vectors; i += int64_t(gridDim.x) * blockDim.x) {
-    float g[8], u[8];
-    unpackBf16x8(reinterpret_cast<const uint4*>(gate)[i], g);
-    unpackBf16x8(reinterpret_cast<const uint4*>(up)[i], u);
-#pragma unroll
-    for (int j = 0; j < 8; j++) g[j] = silu(g[j]) * u[j];
-    reinterpret_cast<uint4*>(out)[i] = packBf16x8(g);
-  }
-}
-
-__global__ void swigluScalarKernel(bf16* out, const bf16* gate, const bf16* __restrict__ up, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = __float2bfloat16_rn(silu(__bfloat162float(gate[i])) * __bfloat162float(up[i]));
-}
-
-// Fused gate/up products side by side ([rows][ld], gate in the first cols, up after them):
-// out[r] = silu(gate[r]) * up[r], out packed. 8 values per thread (cols % 8 == 0).
-__global__ void swigluRowsVec8Kernel(bf16* __restrict__ out, const bf16* __restrict__ in, int64_t rows, int64_t cols,
-                                     int64_t ld) {
+// out[r][c] (rows packed) = silu(gate[r * ld + c]) * up[r * ld + c]: gate and up as separate
+// packed buffers (ld = cols, or one row of all values), or side by side in the fused gate/up
+// GEMM's output (up = gate + cols, ld = 2 cols). `out` may alias a packed `gate` (the model
+// computes gate = silu(gate) * up in place): each thread reads its own elements before writing them.
+__global__ void swigluVec8Kernel(bf16* out, const bf16* gate, const bf16* __restrict__ up, int64_t rows, int64_t cols,
+                                 int64_t ld) {
   const int64_t perRow = cols / 8, vectors = rows * perRow;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < vectors; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = i / perRow, c = 8 * (i % perRow);
     float g[8], u[8];
-    unpackBf16x8(*reinterpret_cast<const uint4*>(in + r * ld + c), g);
-    unpackBf16x8(*reinterpret_cast<const uint4*>(in + r * ld + cols + c), u);
+    unpackBf16x8(*reinterpret_cast<const uint4*>(gate + r * ld + c), g);
+    unpackBf16x8(*reinterpret_cast<const uint4*>(up + r * ld + c), u);
 #pragma unroll
     for (int j = 0; j < 8; j++) g[j] = silu(g[j]) * u[j];
     *reinterpret_cast<uint4*>(out + r * cols + c) = packBf16x8(g);
   }
 }
 
-__global__ void swigluRowsScalarKernel(bf16* __restrict__ out, const bf16* __restrict__ in, int64_t rows, int64_t cols,
-                                       int64_t ld) {
+__global__ void swigluScalarKernel(bf16* out, const bf16* gate, const bf16* __restrict__ up, int64_t rows, int64_t cols,
+                                   int64_t ld) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < rows * cols; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = i / cols, c = i % cols;
-    out[i] = __float2bfloat16_rn(silu(__bfloat162float(in[r * ld + c])) * __bfloat162float(in[r * ld + cols + c]));
+    out[i] = __float2bfloat16_rn(silu(__bfloat162float(gate[r * ld + c])) * __bfloat162float(up[r * ld + c]));
   }
 }
 
@@ -68,25 +52,17 @@ int gridFor(int64_t work) {
 
 }  // namespace
 
-void launchSwiglu(uint16_t* out, const uint16_t* gate, const uint16_t* up, int64_t n, cudaStream_t stream) {
-  if (n <= 0) return;
+void launchSwiglu(uint16_t* out, const uint16_t* gate, const uint16_t* up, int64_t rows, int64_t cols, int64_t ld,
+                  cudaStream_t stream) {
+  if (rows <= 0 || cols <= 0) return;
   bf16* o = reinterpret_cast<bf16*>(out);
   const bf16* g = reinterpret_cast<const bf16*>(gate);
   const bf16* u = reinterpret_cast<const bf16*>(up);
-  if (n % 8 == 0) swigluVec8Kernel<<<gridFor(n / 8), 256, 0, stream>>>(o, g, u, n / 8);
-  else swigluScalarKernel<<<gridFor(n), 256, 0, stream>>>(o, g, u, n);
-  CUDA_CHECK_LAUNCH("swiglu");
-}
-
-void launchSwigluRows(uint16_t* out, const uint16_t* gateUp, int64_t rows, int64_t cols, int64_t ld, cudaStream_t stream) {
-  if (rows <= 0 || cols <= 0) return;
-  bf16* o = reinterpret_cast<bf16*>(out);
-  const bf16* in = reinterpret_cast<const bf16*>(gateUp);
   const bool vec = cols % 8 == 0 && ld % 8 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0 &&
-                   reinterpret_cast<uintptr_t>(gateUp) % 16 == 0;
-  if (vec) swigluRowsVec8Kernel<<<gridFor(rows * cols / 8), 256, 0, stream>>>(o, in, rows, cols, ld);
-  else swigluRowsScalarKernel<<<gridFor(rows * cols), 256, 0, stream>>>(o, in, rows, cols, ld);
-  CUDA_CHECK_LAUNCH("swigluRows");
+                   reinterpret_cast<uintptr_t>(gate) % 16 == 0 && reinterpret_cast<uintptr_t>(up) % 16 == 0;
+  if (vec) swigluVec8Kernel<<<gridFor(rows * cols / 8), 256, 0, stream>>>(o, g, u, rows, cols, ld);
+  else swigluScalarKernel<<<gridFor(rows * cols), 256, 0, stream>>>(o, g, u, rows, cols, ld);
+  CUDA_CHECK_LAUNCH("swiglu");
 }
 
 void launchAddBias(void* out, bool outF32, int64_t T, int64_t N, int64_t ldOut, const float* bias, cudaStream_t stream) {

@@ -27,14 +27,6 @@ std::string matmulLabel(const char* kind, int64_t n, int64_t k) {
 }
 }  // namespace
 
-CudaBackend::GemmPlan::~GemmPlan() {
-  const cublaslt::Api& lt = cublaslt::api();
-  if (a) lt.matrixLayoutDestroy(a);
-  if (b) lt.matrixLayoutDestroy(b);
-  if (d) lt.matrixLayoutDestroy(d);
-  if (desc) lt.matmulDescDestroy(desc);
-}
-
 // An algorithm chosen for a token count serves its power-of-two bucket: asking cuBLASLt's heuristic
 // took 3.3 ms per new shape on the H100 (docs/benchmarks.md, op profile), and prefill and mixed steps
 // bring a new token count almost every step (five shapes a step on a Llama layer stack). Timing
@@ -43,7 +35,6 @@ CudaBackend::GemmPlan::~GemmPlan() {
 bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* x, int64_t T, int64_t K, const void* w,
                              int64_t N) {
   if (!lt_) return false;
-  const cublaslt::Api& lt = cublaslt::api();
   const std::string shape = "x" + std::to_string(N) + "x" + std::to_string(K) + "/" + std::to_string(ldOut) + (outF32 ? "f" : "b");
   const std::string key = std::to_string(T) + shape;
   int64_t bucket = 1;
@@ -52,45 +43,28 @@ bool CudaBackend::cublasGemm(void* out, bool outF32, int64_t ldOut, const void* 
   // Prefill token counts change every step: keep the cache bounded (a plan is cheap to rebuild).
   if (plans_.size() > 512 && !plans_.count(key)) plans_.clear();
   std::unique_ptr<GemmPlan>& slot = plans_[key];
-  const float alpha = 1.0f, beta = 0.0f;
+  const cublaslt::Handle handle = static_cast<cublaslt::Handle>(lt_);
   auto run = [&](const GemmPlan& p) {
-    return lt.matmul(static_cast<cublaslt::Handle>(lt_), p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d, &p.algo,
-                     ltWorkspace_.ptr, ltWorkspace_.bytes, stream_);
+    return p.problem.run(handle, w, x, out, p.algo, ltWorkspace_.ptr, ltWorkspace_.bytes, stream_);
   };
   auto choose = [&](GemmPlan& p) {
     const auto t0 = std::chrono::steady_clock::now();
-    const uint64_t workspace = ltWorkspace_.bytes;
-    cublaslt::Preference pref = nullptr;
-    bool ok = lt.preferenceCreate(&pref) == cublaslt::kSuccess &&
-              lt.preferenceSetAttribute(pref, cublaslt::kPrefMaxWorkspace, &workspace, sizeof(workspace)) == cublaslt::kSuccess;
     cublaslt::HeuristicResult result{};
-    int found = 0;
-    ok = ok &&
-         lt.algoGetHeuristic(static_cast<cublaslt::Handle>(lt_), p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found) ==
-             cublaslt::kSuccess &&
-         found > 0;
-    if (pref) lt.preferenceDestroy(pref);
+    const bool ok = p.problem.candidates(handle, ltWorkspace_.bytes, &result, 1) > 0;
     if (ok) p.algo = result.algo;
     if (profile_)
       profile_->addHostTime("cuBLASLt heuristic", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     return ok;
   };
   if (!slot) {
-    slot = std::make_unique<GemmPlan>();
+    slot = std::make_unique<GemmPlan>(T, K, N, ldOut, outF32);
     GemmPlan& p = *slot;
-    const int transA = cublaslt::kOpT, transB = cublaslt::kOpN;
-    p.ok = lt.matmulDescCreate(&p.desc, cublaslt::kComputeF32, cublaslt::kDataF32) == cublaslt::kSuccess &&
-           lt.matmulDescSetAttribute(p.desc, cublaslt::kDescTransA, &transA, sizeof(transA)) == cublaslt::kSuccess &&
-           lt.matmulDescSetAttribute(p.desc, cublaslt::kDescTransB, &transB, sizeof(transB)) == cublaslt::kSuccess &&
-           lt.matrixLayoutCreate(&p.a, cublaslt::kDataBF16, uint64_t(K), uint64_t(N), K) == cublaslt::kSuccess &&
-           lt.matrixLayoutCreate(&p.b, cublaslt::kDataBF16, uint64_t(K), uint64_t(T), K) == cublaslt::kSuccess &&
-           lt.matrixLayoutCreate(&p.d, outF32 ? cublaslt::kDataF32 : cublaslt::kDataBF16, uint64_t(N), uint64_t(T), ldOut) ==
-               cublaslt::kSuccess;
-    if (p.ok) {
+    if (p.problem.ok()) {
       auto known = algos_.find(bucketKey);
       if (known != algos_.end()) {
         p.algo = known->second;
         p.borrowed = true;
+        p.ok = true;
       } else {
         p.ok = choose(p);
         if (p.ok) algos_[bucketKey] = p.algo;
@@ -239,8 +213,9 @@ void CudaBackend::matmulSwiglu(Tensor out, Tensor x, const Weight& gate, const W
       beginOp(profile_ ? matmulLabel("matmul joined", width, x.cols).c_str() : "matmul");
       if (cublasGemm(upScratch.data, false, width, x.data, x.rows, x.cols, gate.data, width)) {
         beginOp("swiglu");
-        cuda::launchSwigluRows(static_cast<uint16_t*>(out.data), static_cast<const uint16_t*>(upScratch.data), x.rows,
-                               gate.rows, width, stream_);
+        const uint16_t* products = static_cast<const uint16_t*>(upScratch.data);
+        cuda::launchSwiglu(static_cast<uint16_t*>(out.data), products, products + gate.rows, x.rows, gate.rows, width,
+                           stream_);
         return;
       }
     }

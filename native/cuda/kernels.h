@@ -83,10 +83,10 @@ void launchGemvIntoResidual(uint16_t* residual, const uint16_t* x, int64_t K, co
 
 // --- elementwise.cu ----------------------------------------------------------------------------
 void launchAddBias(void* out, bool outF32, int64_t T, int64_t N, int64_t ldOut, const float* bias, cudaStream_t stream);
-void launchSwiglu(uint16_t* out, const uint16_t* gate, const uint16_t* up, int64_t n, cudaStream_t stream);
-// out[rows][cols] (packed) = silu(gate) * up, where row r's gate is gateUp[r * ld, + cols) and its
-// up the cols after it: the fused gate/up GEMM's output.
-void launchSwigluRows(uint16_t* out, const uint16_t* gateUp, int64_t rows, int64_t cols, int64_t ld, cudaStream_t stream);
+// out[rows][cols] (packed) = silu(gate) * up, row r of gate and up at r * ld: packed buffers
+// (ld = cols) or the fused gate/up GEMM's output (up = gate + cols, ld = 2 cols).
+void launchSwiglu(uint16_t* out, const uint16_t* gate, const uint16_t* up, int64_t rows, int64_t cols, int64_t ld,
+                  cudaStream_t stream);
 
 // --- norm.cu ----------------------------------------------------------------------------------
 // out = rmsnorm(x) * w; with `residual`: residual += x first and the sum is normalised.
